@@ -1,0 +1,1 @@
+"""Coordina's workflow engine: SpiffWorkflow execution, persistence and deadlines (no Flask here)."""
