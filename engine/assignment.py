@@ -1,0 +1,50 @@
+"""Resolve BPMN lanes to agency kinds, and agency kinds to the concrete agency of a territory."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Mapping
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.models import Agency, AgencyKind, agency_territory
+
+
+def _normalise(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.strip().casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def lane_kind(lane: str | None, kinds: Mapping[str, str]) -> str | None:
+    """Return the agency kind code a lane name stands for (its code or its label), or None."""
+    if not lane:
+        return None
+    wanted = _normalise(lane)
+    for code, label in kinds.items():
+        if wanted in (_normalise(code), _normalise(label)):
+            return code
+    return None
+
+
+def known_kinds(session: Session) -> dict[str, str]:
+    """Map every agency kind code to its label."""
+    return {k.code: k.name for k in session.execute(select(AgencyKind)).scalars()}
+
+
+def resolve_agencies(session: Session, territory_id: int, kinds: Iterable[str]) -> dict[str, int]:
+    """Map each agency kind to the active agency serving the territory (lowest id if several)."""
+    wanted = set(kinds)
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Agency.kind, Agency.id)
+        .join(agency_territory, agency_territory.c.agency_id == Agency.id)
+        .where(
+            agency_territory.c.territory_id == territory_id,
+            Agency.kind.in_(wanted),
+            Agency.active.is_(True),
+        )
+        .order_by(Agency.id.desc())
+    ).all()
+    return {kind: agency_id for kind, agency_id in rows}

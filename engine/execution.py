@@ -1,0 +1,366 @@
+"""Engine operations: open cases, start instances, complete/claim/assign tasks, fire timers.
+
+Each function works inside the caller's transaction and only flushes; the caller (a view, a CLI
+command, a test) commits once or rolls back, so every operation is all or nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from engine import spiff
+from engine.actor import Actor
+from engine.db import is_postgresql
+from engine.errors import ConflictError, ExecutionError, NotFoundError, PermissionDeniedError, TaskDataError
+from engine.models import (
+    Case,
+    CaseParty,
+    DueTimer,
+    OpenTask,
+    ProcessInstance,
+    ReferenceCounter,
+    TaskEvent,
+    Territory,
+    UserAccount,
+)
+from engine.persistence import (
+    check_version,
+    load_run,
+    lock_case,
+    lock_instance,
+    record,
+    remove_instance_rows,
+    save_run,
+    sync_tasks,
+    sync_timers,
+)
+from engine.registry import latest_definition, spec_of
+from engine.timing import resolve_when
+from forms import FormDefinition, validate_data
+
+REFERENCE_PREFIX = "VG"
+# Outcome keys a finishing process may set to decide what the case does next.
+NEXT_PROCESS, START_AFTER, NEXT_DATA = "next_process", "start_after", "next_data"
+CASE_COLUMNS = ("status", "risk_level")
+
+
+# --- Cases --------------------------------------------------------------------------------------
+def next_reference(session: Session, now: datetime) -> str:
+    """Hand out the next case reference of the year (VG-2026-000123), safely under concurrency."""
+    year = now.year
+    insert = pg_insert if is_postgresql(session) else sqlite_insert
+    session.execute(insert(ReferenceCounter).values(year=year, last=0).on_conflict_do_nothing())
+    number = session.execute(
+        update(ReferenceCounter)
+        .where(ReferenceCounter.year == year)
+        .values(last=ReferenceCounter.last + 1)
+        .returning(ReferenceCounter.last)
+    ).scalar_one()
+    return f"{REFERENCE_PREFIX}-{year}-{number:06d}"
+
+
+def open_case(
+    session: Session, *, territory_id: int, now: datetime, actor: Actor,
+    victim: Mapping[str, Any] | None = None, aggressor: Mapping[str, Any] | None = None,
+    facts: Mapping[str, Any] | None = None,
+) -> Case:
+    """Create a case for a territory, with the identifying data of victim and aggressor kept apart."""
+    if session.get(Territory, territory_id) is None:
+        raise NotFoundError(f"territory {territory_id} does not exist")
+    case = Case(
+        reference=next_reference(session, now), territory_id=territory_id, status="active",
+        facts=dict(facts or {}), created_at=now, updated_at=now, version=1,
+    )
+    session.add(case)
+    session.flush()
+    for role, identity in (("victim", victim), ("aggressor", aggressor)):
+        if identity is not None:
+            session.add(CaseParty(case_id=case.id, role=role, identity=dict(identity)))
+    record(session, case, "case_opened", now, actor)
+    return case
+
+
+def start_case(
+    session: Session, *, territory_id: int, process_key: str, data: Mapping[str, Any], now: datetime,
+    actor: Actor, victim: Mapping[str, Any] | None = None, aggressor: Mapping[str, Any] | None = None,
+) -> tuple[Case, ProcessInstance]:
+    """Open a case and start its first process (usually intake) with the given data."""
+    case = open_case(session, territory_id=territory_id, now=now, actor=actor, victim=victim,
+                     aggressor=aggressor)
+    return case, start_process(session, case, process_key, data, now=now, actor=actor)
+
+
+def case_context(case: Case) -> dict[str, Any]:
+    """Return the case facts every new instance starts with, under the `case` variable."""
+    return {
+        "case": {
+            **case.facts, "reference": case.reference, "status": case.status,
+            "risk_level": case.risk_level,
+        }
+    }
+
+
+def start_process(
+    session: Session, case: Case, process_key: str, data: Mapping[str, Any], *, now: datetime,
+    actor: Actor, replaces: Sequence[str] = (),
+) -> ProcessInstance:
+    """Start the newest version of a process for a case, after cancelling those it replaces."""
+    for key in replaces:
+        cancel_processes(session, case, key, now=now, actor=actor, reason=f"replaced by {process_key}")
+    definition = latest_definition(session, process_key)
+    assert definition is not None  # required=True raises instead
+    run = spiff.Run.start(spec_of(definition), {**case_context(case), **data}, now)
+    instance = ProcessInstance(
+        case_id=case.id, definition_id=definition.id, process_key=process_key, status="running",
+        state="", serializer_version=spiff.SERIALIZER_VERSION, started_at=now,
+    )
+    session.add(instance)
+    session.flush()
+    record(session, case, "instance_started", now, actor, instance=instance,
+           data={"process": process_key, "version": definition.version})
+    _after_step(session, case, instance, run, now, actor)
+    return instance
+
+
+def cancel_processes(
+    session: Session, case: Case, process_key: str, *, now: datetime, actor: Actor, reason: str
+) -> int:
+    """Cancel the running instances and pending starts of one process of a case; return how many."""
+    count = 0
+    pending = session.execute(
+        select(DueTimer).where(DueTimer.case_id == case.id, DueTimer.kind == "start_process")
+    ).scalars().all()
+    for timer in pending:
+        if (timer.payload or {}).get("process_key") == process_key:
+            session.delete(timer)
+            count += 1
+    running = session.execute(
+        select(ProcessInstance).where(
+            ProcessInstance.case_id == case.id, ProcessInstance.process_key == process_key,
+            ProcessInstance.status == "running",
+        )
+    ).scalars().all()
+    for instance in running:
+        remove_instance_rows(session, instance)
+        instance.status, instance.ended_at = "cancelled", now
+        record(session, case, "instance_cancelled", now, actor, instance=instance, data={"reason": reason})
+        count += 1
+    session.flush()
+    return count
+
+
+# --- Tasks --------------------------------------------------------------------------------------
+def _lock_task(session: Session, task_id: int) -> OpenTask:
+    query = select(OpenTask).where(OpenTask.id == task_id)
+    if is_postgresql(session):
+        query = query.with_for_update()
+    task = session.execute(query).scalar_one_or_none()
+    if task is None:
+        closed = session.execute(
+            select(TaskEvent.action).where(
+                TaskEvent.task_id == task_id, TaskEvent.action.in_(("completed", "cancelled"))
+            ).limit(1)
+        ).scalar_one_or_none()
+        if closed is not None:
+            raise ConflictError(f"the task was {closed} meanwhile")
+        raise NotFoundError(f"task {task_id} does not exist")
+    return task
+
+
+def may_work_on(task: OpenTask, actor: Actor) -> bool:
+    """Tell whether the actor's agency owns the task (and it is not claimed by someone else)."""
+    if actor.agency_id is None or task.agency_id != actor.agency_id:
+        return False
+    return task.assignee_id in (None, actor.user_id)
+
+
+def complete_task(
+    session: Session, task_id: int, data: Mapping[str, Any], *, expected_version: int, now: datetime,
+    actor: Actor, forms: Mapping[str, FormDefinition],
+) -> ProcessInstance:
+    """Complete an open task with form data and run the workflow on; refuse stale versions."""
+    task = _lock_task(session, task_id)
+    check_version(task.version, expected_version, "the task")
+    if not may_work_on(task, actor):
+        raise PermissionDeniedError("this task belongs to another agency or is claimed by someone else")
+    submitted = _validated(task, data, forms)
+    instance = lock_instance(session, task.instance_id)
+    if instance is None or instance.status != "running":
+        raise ConflictError("the process of this task is no longer running")
+    case = lock_case(session, task.case_id)
+    run = load_run(session, instance)
+    run.complete(task.task_guid, submitted, now)
+    record(session, case, "completed", now, actor, task=task, data=submitted)
+    session.delete(task)
+    _after_step(session, case, instance, run, now, actor, done_guid=task.task_guid)
+    return instance
+
+
+def _validated(task: OpenTask, data: Mapping[str, Any], forms: Mapping[str, FormDefinition]) -> dict[str, Any]:
+    """Keep only fields the task's form declares, and check them against its schema."""
+    if task.form is None or task.form not in forms:
+        raise ExecutionError(f"the form {task.form!r} of task {task.element_id} is not available")
+    form = forms[task.form]
+    unknown = sorted(set(data) - set(form.schema.get("properties", {})))
+    errors: dict[str, list[str]] = {name: ["unknown field"] for name in unknown}
+    errors.update(validate_data(form, data))
+    if errors:
+        raise TaskDataError(errors)
+    return dict(data)
+
+
+def claim_task(
+    session: Session, task_id: int, *, now: datetime, actor: Actor, expected_version: int | None = None
+) -> OpenTask:
+    """Take an unclaimed task of one's own agency."""
+    task = _lock_task(session, task_id)
+    check_version(task.version, expected_version, "the task")
+    if actor.agency_id is None or task.agency_id != actor.agency_id:
+        raise PermissionDeniedError("only members of the task's agency can claim it")
+    if task.assignee_id not in (None, actor.user_id):
+        raise ConflictError("the task is already claimed by someone else")
+    return _set_assignee(session, task, actor.user_id, "claimed", now, actor)
+
+
+def release_task(
+    session: Session, task_id: int, *, now: datetime, actor: Actor, expected_version: int | None = None
+) -> OpenTask:
+    """Give a claimed task back to the agency queue (its assignee or a supervisor)."""
+    task = _lock_task(session, task_id)
+    check_version(task.version, expected_version, "the task")
+    own = task.assignee_id is not None and task.assignee_id == actor.user_id
+    supervising = actor.has_role("supervisor") and actor.agency_id == task.agency_id
+    if not (own or supervising):
+        raise PermissionDeniedError("only the assignee or a supervisor of the agency can release it")
+    return _set_assignee(session, task, None, "released", now, actor)
+
+
+def assign_task(
+    session: Session, task_id: int, assignee_id: int, *, now: datetime, actor: Actor,
+    expected_version: int | None = None,
+) -> OpenTask:
+    """Assign a task to a named member of its agency (supervisors only)."""
+    task = _lock_task(session, task_id)
+    check_version(task.version, expected_version, "the task")
+    if not actor.has_role("supervisor") or actor.agency_id != task.agency_id:
+        raise PermissionDeniedError("only a supervisor of the task's agency can assign it")
+    member = session.get(UserAccount, assignee_id)
+    if member is None or not member.active or member.agency_id != task.agency_id:
+        raise PermissionDeniedError("the assignee must be an active member of the task's agency")
+    return _set_assignee(session, task, member.id, "assigned", now, actor)
+
+
+def _set_assignee(
+    session: Session, task: OpenTask, assignee_id: int | None, action: str, now: datetime, actor: Actor
+) -> OpenTask:
+    task.assignee_id = assignee_id
+    task.version += 1
+    case = session.get(Case, task.case_id)
+    assert case is not None  # foreign key
+    record(session, case, action, now, actor, task=task, data={"assignee_id": assignee_id})
+    session.flush()
+    return task
+
+
+def save_draft(
+    session: Session, task_id: int, data: Mapping[str, Any], *, expected_version: int, now: datetime,
+    actor: Actor,
+) -> OpenTask:
+    """Keep unfinished form data on the task without completing it."""
+    task = _lock_task(session, task_id)
+    check_version(task.version, expected_version, "the task")
+    if not may_work_on(task, actor):
+        raise PermissionDeniedError("this task belongs to another agency or is claimed by someone else")
+    task.draft = dict(data)
+    task.version += 1
+    session.flush()
+    return task
+
+
+# --- Timers -------------------------------------------------------------------------------------
+def fire_timer(session: Session, timer: DueTimer, now: datetime) -> bool:
+    """Fire one due timer; return False when its instance is busy (left for the next pass)."""
+    actor = Actor.system("timer")
+    if timer.kind == "start_process":
+        payload = timer.payload or {}
+        case = lock_case(session, timer.case_id)
+        session.delete(timer)
+        start_process(session, case, payload["process_key"], payload.get("data") or {}, now=now, actor=actor)
+        return True
+    instance = lock_instance(session, timer.instance_id or 0, skip_locked=True)
+    if instance is None:
+        return False
+    if instance.status != "running":
+        session.delete(timer)
+        return True
+    case = lock_case(session, instance.case_id)
+    run = load_run(session, instance)
+    run.advance(now)
+    record(session, case, "timer_fired", now, actor, instance=instance,
+           data={"scheduled_for": timer.fire_at.isoformat()})
+    _after_step(session, case, instance, run, now, actor)
+    return True
+
+
+# --- After every step ---------------------------------------------------------------------------
+def _after_step(
+    session: Session, case: Case, instance: ProcessInstance, run: spiff.Run, now: datetime, actor: Actor,
+    *, done_guid: str | None = None,
+) -> None:
+    """Persist a step: case updates, state, open tasks, timers, and the chain to the next process."""
+    _apply_case_updates(case, run.case_updates, now)
+    save_run(instance, run)
+    if not run.completed:
+        sync_tasks(session, case, instance, run, now, actor, done_guid=done_guid)
+        sync_timers(session, instance, run)
+        session.flush()
+        return
+    remove_instance_rows(session, instance)
+    outcome = run.data
+    instance.status, instance.ended_at = "completed", now
+    instance.outcome = {k: outcome[k] for k in (NEXT_PROCESS, START_AFTER, NEXT_DATA) if k in outcome}
+    record(session, case, "instance_completed", now, actor, instance=instance, data=instance.outcome)
+    session.flush()
+    _chain(session, case, outcome, now, actor)
+
+
+def _apply_case_updates(case: Case, updates: Mapping[str, Any], now: datetime) -> None:
+    if not updates:
+        return
+    facts = dict(case.facts)
+    for key, value in updates.items():
+        if key in CASE_COLUMNS:
+            setattr(case, key, value)
+        else:
+            facts[key] = value
+    case.facts = facts
+    case.updated_at = now
+    case.version += 1
+
+
+def _chain(session: Session, case: Case, outcome: Mapping[str, Any], now: datetime, actor: Actor) -> None:
+    """Start (now or later) the process the finished one named in its outcome, if any."""
+    next_key = outcome.get(NEXT_PROCESS)
+    if not next_key:
+        return
+    if not isinstance(next_key, str):
+        raise ExecutionError(f"{NEXT_PROCESS} must name a process, got {next_key!r}")
+    latest_definition(session, next_key)  # fail now, inside this transaction, if it does not exist
+    data = outcome.get(NEXT_DATA) or {}
+    after = outcome.get(START_AFTER)
+    territory = session.get(Territory, case.territory_id)
+    when = resolve_when(after, now, territory.region if territory else None, START_AFTER) if after else now
+    if when <= now:
+        start_process(session, case, next_key, data, now=now, actor=actor)
+        return
+    session.add(DueTimer(kind="start_process", case_id=case.id, instance_id=None, fire_at=when,
+                         payload={"process_key": next_key, "data": data}, attempts=0))
+    record(session, case, "process_scheduled", now, actor, data={"process": next_key, "at": when.isoformat()})
+    session.flush()

@@ -1,0 +1,26 @@
+"""Every table of Coordina, imported in one place so Alembic sees them all."""
+
+from engine.models.agency import Agency, AgencyKind, agency_territory
+from engine.models.case import Case, CaseParty, ReferenceCounter
+from engine.models.definition import Definition
+from engine.models.instance import ProcessInstance
+from engine.models.task import OpenTask, TaskEvent
+from engine.models.territory import Territory
+from engine.models.timer import DueTimer
+from engine.models.user import UserAccount
+
+__all__ = [
+    "Agency",
+    "AgencyKind",
+    "Case",
+    "CaseParty",
+    "Definition",
+    "DueTimer",
+    "OpenTask",
+    "ProcessInstance",
+    "ReferenceCounter",
+    "TaskEvent",
+    "Territory",
+    "UserAccount",
+    "agency_territory",
+]

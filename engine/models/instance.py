@@ -1,0 +1,34 @@
+"""Process instances: short SpiffWorkflow runs chained within a case."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from engine.db import Base
+
+INSTANCE_STATUSES = ("running", "completed", "cancelled")
+
+
+class ProcessInstance(Base):
+    """One run of one definition version for one case; holds the serialized workflow state."""
+
+    __tablename__ = "process_instance"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), index=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("definition.id"), index=True)
+    process_key: Mapped[str] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    state: Mapped[str] = mapped_column(Text)  # SpiffWorkflow state without the spec
+    serializer_version: Mapped[str] = mapped_column(String(16))
+    row_version: Mapped[int] = mapped_column(Integer, default=1)
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    # The final workflow data of a finished instance: what decided the next step of the case.
+    outcome: Mapped[dict[str, Any] | None]
+
+    __mapper_args__ = {"version_id_col": row_version}  # noqa: RUF012 - SQLAlchemy's declared mapping

@@ -1,0 +1,65 @@
+"""Open human tasks and the append-only task history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from engine.db import Base
+
+
+class OpenTask(Base):
+    """A READY user task, indexed for worklists; deleted when completed or cancelled."""
+
+    __tablename__ = "open_task"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "task_guid"),
+        Index("ix_open_task_agency_due", "agency_id", "assignee_id", "due_at"),
+        Index("ix_open_task_assignee_due", "assignee_id", "due_at"),
+        Index("ix_open_task_due", "due_at"),
+        # Rows are deleted on completion: never hand a deleted task's id to a new task on SQLite.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), index=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    task_guid: Mapped[str] = mapped_column(String(36))
+    element_id: Mapped[str] = mapped_column(String(120))
+    name: Mapped[str] = mapped_column(String(200))
+    lane: Mapped[str | None] = mapped_column(String(120))
+    agency_kind: Mapped[str | None] = mapped_column(String(40))
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agency.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    form: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[datetime]
+    visible_from: Mapped[datetime]
+    due_at: Mapped[datetime | None]
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    draft: Mapped[dict[str, Any] | None]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class TaskEvent(Base):
+    """Something that happened to a task or instance: who, what, when, with which data."""
+
+    __tablename__ = "task_event"
+    __table_args__ = (Index("ix_task_event_case_at", "case_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"))
+    # The open_task row this event was about (rows are deleted on completion; this outlives them).
+    task_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    task_guid: Mapped[str | None] = mapped_column(String(36))
+    element_id: Mapped[str | None] = mapped_column(String(120))
+    name: Mapped[str | None] = mapped_column(String(200))
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agency.id"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    action: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime]
+    due_at: Mapped[datetime | None]
+    data: Mapped[dict[str, Any] | None]

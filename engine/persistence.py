@@ -1,0 +1,150 @@
+"""Load and save workflow state, and keep our indexed task and timer tables in step with it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from engine import spiff
+from engine.actor import Actor
+from engine.assignment import known_kinds, lane_kind, resolve_agencies
+from engine.db import is_postgresql
+from engine.errors import ConflictError, NotFoundError
+from engine.models import Case, Definition, DueTimer, OpenTask, ProcessInstance, TaskEvent, Territory
+from engine.registry import spec_of
+from engine.timing import task_timing
+
+
+def lock_instance(session: Session, instance_id: int, *, skip_locked: bool = False) -> ProcessInstance | None:
+    """Load an instance for update: a row lock on PostgreSQL (SQLite already holds the write lock).
+
+    With `skip_locked`, return None instead of waiting when another transaction holds the row.
+    """
+    query = select(ProcessInstance).where(ProcessInstance.id == instance_id)
+    if is_postgresql(session):
+        query = query.with_for_update(skip_locked=skip_locked)
+    return session.execute(query).scalar_one_or_none()
+
+
+def lock_case(session: Session, case_id: int) -> Case:
+    """Load a case for update (its facts and risk level change with the workflow)."""
+    query = select(Case).where(Case.id == case_id)
+    if is_postgresql(session):
+        query = query.with_for_update()
+    case = session.execute(query).scalar_one_or_none()
+    if case is None:
+        raise NotFoundError(f"case {case_id} does not exist")
+    return case
+
+
+def load_run(session: Session, instance: ProcessInstance) -> spiff.Run:
+    """Restore an instance's workflow on the definition version it started with."""
+    definition = session.get(Definition, instance.definition_id)
+    if definition is None:
+        raise NotFoundError(f"definition {instance.definition_id} is missing")
+    return spiff.Run.load(spec_of(definition), instance.state)
+
+
+def save_run(instance: ProcessInstance, run: spiff.Run) -> None:
+    """Store the workflow state on the instance row (the row version is checked on flush)."""
+    instance.state = run.dump()
+    instance.serializer_version = spiff.SERIALIZER_VERSION
+
+
+def record(
+    session: Session, case: Case, action: str, now: datetime, actor: Actor, *,
+    instance: ProcessInstance | None = None, task: OpenTask | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> None:
+    """Append one entry to the case's task history."""
+    session.add(TaskEvent(
+        case_id=case.id,
+        task_id=task.id if task else None,
+        instance_id=instance.id if instance else (task.instance_id if task else None),
+        task_guid=task.task_guid if task else None,
+        element_id=task.element_id if task else None,
+        name=task.name if task else None,
+        agency_id=task.agency_id if task else actor.agency_id,
+        actor_id=actor.user_id,
+        action=action,
+        at=now,
+        due_at=task.due_at if task else None,
+        data=dict(data) if data is not None else None,
+    ))
+
+
+def sync_tasks(
+    session: Session, case: Case, instance: ProcessInstance, run: spiff.Run, now: datetime, actor: Actor,
+    *, done_guid: str | None = None,
+) -> list[OpenTask]:
+    """Make open_task rows match the workflow's READY user tasks; return the rows created.
+
+    A row whose task is no longer READY (other than `done_guid`, completed by the caller) was
+    cancelled by the model (an interrupting timer, a gateway); it is removed and logged.
+    """
+    ready = {task.guid: task for task in run.ready_tasks()}
+    existing = {
+        row.task_guid: row
+        for row in session.execute(select(OpenTask).where(OpenTask.instance_id == instance.id)).scalars()
+    }
+    for guid, row in existing.items():
+        if guid not in ready and guid != done_guid:
+            record(session, case, "cancelled", now, actor, task=row)
+            session.delete(row)
+    fresh = [task for guid, task in ready.items() if guid not in existing]
+    if not fresh:
+        return []
+    kinds = known_kinds(session)
+    kind_of = {task.guid: lane_kind(task.spec.lane, kinds) for task in fresh}
+    agencies = resolve_agencies(session, case.territory_id, {k for k in kind_of.values() if k})
+    territory = session.get(Territory, case.territory_id)
+    region = territory.region if territory else None
+    created = []
+    for task in fresh:
+        timing = task_timing(task.spec.properties, task.data, now, region, task.boundary_timer_at)
+        kind = kind_of[task.guid]
+        row = OpenTask(
+            case_id=case.id, instance_id=instance.id, task_guid=task.guid,
+            element_id=task.spec.element_id, name=task.spec.name, lane=task.spec.lane,
+            agency_kind=kind, agency_id=agencies.get(kind) if kind else None,
+            form=task.spec.properties.get("form"), created_at=now,
+            visible_from=timing.visible_from, due_at=timing.due_at, priority=timing.priority, version=1,
+        )
+        session.add(row)
+        created.append(row)
+    session.flush()
+    for row in created:
+        record(session, case, "created", now, actor, task=row)
+    return created
+
+
+def sync_timers(session: Session, instance: ProcessInstance, run: spiff.Run) -> None:
+    """Keep one due_timer row per instance at the earliest timer its workflow waits on."""
+    waiting = [] if run.completed else run.waiting_timers()
+    existing = session.execute(
+        select(DueTimer).where(DueTimer.instance_id == instance.id, DueTimer.kind == "bpmn_timer")
+    ).scalars().all()
+    wanted = min(waiting) if waiting else None
+    if len(existing) == 1 and wanted is not None and existing[0].fire_at == wanted:
+        return
+    for row in existing:
+        session.delete(row)
+    if wanted is not None:
+        session.add(DueTimer(kind="bpmn_timer", case_id=instance.case_id, instance_id=instance.id,
+                             fire_at=wanted, attempts=0))
+
+
+def remove_instance_rows(session: Session, instance: ProcessInstance) -> None:
+    """Drop the open tasks and timers of an instance that ended."""
+    session.execute(delete(OpenTask).where(OpenTask.instance_id == instance.id))
+    session.execute(delete(DueTimer).where(DueTimer.instance_id == instance.id))
+
+
+def check_version(row_version: int, expected: int | None, what: str) -> None:
+    """Refuse an action taken on a stale version of a row."""
+    if expected is not None and expected != row_version:
+        raise ConflictError(f"{what} changed since you loaded it (version {expected}, now {row_version})")

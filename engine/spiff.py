@@ -1,0 +1,411 @@
+"""The one adapter to SpiffWorkflow: parsing, (de)serialization, sandboxed scripts and the clock.
+
+Nothing else in Coordina imports SpiffWorkflow; the library's untyped surface stays here, behind
+plain functions and a small `Run` class that the execution code drives.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from typing import Any, cast
+from uuid import UUID
+
+from lxml import etree
+from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.util.task import TaskState
+
+from engine import sandbox
+from engine.errors import ExecutionError, Problem
+
+SERIALIZER_VERSION = "1.5"
+
+# --- Clock -------------------------------------------------------------------------------------
+# SpiffWorkflow reads datetime.now(timezone.utc) inside its timer module and offers no clock hook.
+# We give that module a datetime subclass whose now() answers the engine's injected time while an
+# engine operation runs (a context variable, so threads and workers never share it) and the real
+# time otherwise. Only the timer module's name binding changes; the library's classes do not.
+_engine_now: ContextVar[datetime | None] = ContextVar("coordina_engine_now", default=None)
+
+
+class _EngineDatetime(datetime):
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> _EngineDatetime:
+        injected = _engine_now.get()
+        real = injected if injected is not None else datetime.now(UTC)
+        local = real.astimezone(tz) if tz is not None else real.astimezone(UTC).replace(tzinfo=None)
+        return cls.combine(local.date(), local.time(), local.tzinfo)
+
+
+spiff_timer.datetime = _EngineDatetime
+
+
+@contextmanager
+def engine_time(now: datetime) -> Iterator[None]:
+    """Make SpiffWorkflow see `now` as the current time inside the block."""
+    token = _engine_now.set(now)
+    try:
+        yield
+    finally:
+        _engine_now.reset(token)
+
+
+# --- Sandboxed scripts -------------------------------------------------------------------------
+# Scripts may call update_case(...) to change the case's status, risk level or facts; the engine
+# collects those calls per operation and applies them to the case row after the step.
+_case_updates: ContextVar[dict[str, Any] | None] = ContextVar("coordina_case_updates", default=None)
+
+
+def _update_case(**changes: Any) -> None:
+    collector = _case_updates.get()
+    if collector is None:
+        raise ExecutionError("update_case() can only run inside an engine operation")
+    json.dumps(changes)  # refuse values that could not be stored
+    collector.update(changes)
+
+
+class _SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[misc]
+    """Evaluate and execute through RestrictedPython (see engine.sandbox), never plain eval/exec."""
+
+    def evaluate(self, expression: str, context: dict[str, Any], external_context: Any = None) -> Any:
+        return sandbox.evaluate(expression, context, external_context)
+
+    def execute(self, script: str, context: dict[str, Any], external_context: Any = None) -> bool:
+        external = dict(external_context or {})
+        external["update_case"] = _update_case
+        sandbox.execute(script, context, external)
+        return True
+
+
+SCRIPT_ENGINE = PythonScriptEngine(environment=_SandboxEnvironment())
+
+
+@contextmanager
+def collect_case_updates() -> Iterator[dict[str, Any]]:
+    """Collect update_case(...) calls made by scripts inside the block."""
+    collected: dict[str, Any] = {}
+    token = _case_updates.set(collected)
+    try:
+        yield collected
+    finally:
+        _case_updates.reset(token)
+
+
+# --- Serialization -----------------------------------------------------------------------------
+class _SpecFreeWorkflowConverter(BpmnWorkflowConverter):  # type: ignore[misc]
+    """Serialize a workflow without its spec: the spec is stored once per definition version."""
+
+    def to_dict(self, workflow: Any) -> dict[str, Any]:
+        dct = cast(dict[str, Any], WorkflowConverter.to_dict(self, workflow))
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def from_dict(self, dct: dict[str, Any], spec: Any = None, subprocess_specs: Any = None) -> Any:
+        if spec is None:
+            raise ExecutionError("a workflow is restored with the spec of its definition version")
+        workflow = self.target_class(spec, subprocess_specs, deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+def _make_serializer() -> BpmnWorkflowSerializer:
+    config = dict(SPIFF_CONFIG)  # a copy: the library's own config stays untouched
+    config[BpmnWorkflow] = _SpecFreeWorkflowConverter
+    return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config), version=SERIALIZER_VERSION)
+
+
+_SERIALIZER = _make_serializer()
+
+
+@dataclass(frozen=True)
+class SpecBundle:
+    """A restored process spec with the subprocess specs it calls; shared by every run of it."""
+
+    spec: Any
+    subprocess_specs: dict[str, Any]
+
+
+def spec_to_dict(bundle: SpecBundle) -> dict[str, Any]:
+    """Serialize a spec bundle to plain JSON-able data (stored once per definition version)."""
+    registry = _SERIALIZER.registry
+    return {
+        "spec": registry.convert(bundle.spec),
+        "subprocess_specs": {k: registry.convert(v) for k, v in bundle.subprocess_specs.items()},
+    }
+
+
+def spec_from_dict(data: Mapping[str, Any]) -> SpecBundle:
+    """Restore a spec bundle stored by `spec_to_dict`."""
+    registry = _SERIALIZER.registry
+    spec = registry.restore(json.loads(json.dumps(data["spec"])))
+    subs = {k: registry.restore(json.loads(json.dumps(v))) for k, v in data["subprocess_specs"].items()}
+    return SpecBundle(spec, subs)
+
+
+# --- Parsing ------------------------------------------------------------------------------------
+@dataclass
+class ParsedProcess:
+    """A process found in a BPMN file, parsed and ready to be stored as a definition version."""
+
+    key: str
+    name: str
+    file_name: str
+    bundle: SpecBundle
+    called_decisions: set[str]
+    called_processes: set[str]
+    user_tasks: list[HumanTaskSpec]
+
+
+@dataclass(frozen=True)
+class HumanTaskSpec:
+    """What the model says about one user task."""
+
+    element_id: str
+    name: str
+    lane: str | None
+    properties: dict[str, str]
+
+
+def _problem_from_validation(exc: ValidationException, default_file: str) -> Problem:
+    line = exc.line_number if isinstance(exc.line_number, int) else None
+    return Problem(
+        file=exc.file_name or default_file, message=str(exc.args[0] if exc.args else exc),
+        element_id=exc.id or None, line=line,
+    )
+
+
+def parse_definitions(
+    bpmn: Mapping[str, etree._ElementTree], dmn: Mapping[str, etree._ElementTree]
+) -> tuple[dict[str, ParsedProcess], list[Problem]]:
+    """Parse BPMN and DMN trees with the XSD validator on; return processes and problems found."""
+    parser = SpiffBpmnParser(validator=VALIDATOR)
+    problems: list[Problem] = []
+    for name, tree in dmn.items():
+        try:
+            parser.add_dmn_xml(tree.getroot(), filename=name)
+        except ValidationException as exc:
+            problems.append(_problem_from_validation(exc, name))
+    file_of_process: dict[str, str] = {}
+    for name, tree in bpmn.items():
+        try:
+            parser.add_bpmn_xml(tree.getroot(), filename=name)
+        except ValidationException as exc:
+            problems.append(_problem_from_validation(exc, name))
+            continue
+        for proc in tree.getroot().iterfind("{*}process"):
+            if proc.get("isExecutable", "true") != "false":
+                file_of_process[proc.get("id", "")] = name
+    processes: dict[str, ParsedProcess] = {}
+    for key, file_name in file_of_process.items():
+        try:
+            spec = parser.get_spec(key)
+            subs = parser.get_subprocess_specs(key)
+        except ValidationException as exc:
+            problems.append(_problem_from_validation(exc, file_name))
+            continue
+        except SpiffWorkflowException as exc:
+            problems.append(Problem(file=file_name, message=str(exc), element_id=key))
+            continue
+        processes[key] = ParsedProcess(
+            key=key,
+            name=spec.description or key,
+            file_name=file_name,
+            bundle=SpecBundle(spec, subs),
+            called_decisions=_called_decisions(bpmn[file_name]),
+            called_processes=set(subs),
+            user_tasks=list(_human_task_specs(spec, subs)),
+        )
+    return processes, problems
+
+
+def _called_decisions(tree: etree._ElementTree) -> set[str]:
+    return {
+        (el.text or "").strip()
+        for el in tree.getroot().iter("{http://spiffworkflow.org/bpmn/schema/1.0/core}calledDecisionId")
+    }
+
+
+def _human_task_specs(spec: Any, subs: Mapping[str, Any]) -> Iterator[HumanTaskSpec]:
+    for process_spec in [spec, *subs.values()]:
+        for task_spec in process_spec.task_specs.values():
+            if getattr(task_spec, "manual", False):
+                yield _human_spec(task_spec)
+
+
+def _human_spec(task_spec: Any) -> HumanTaskSpec:
+    extensions = getattr(task_spec, "extensions", None) or {}
+    return HumanTaskSpec(
+        element_id=task_spec.bpmn_id,
+        name=task_spec.bpmn_name or task_spec.bpmn_id,
+        lane=task_spec.lane,
+        properties=dict(extensions.get("properties", {})),
+    )
+
+
+# --- Running ------------------------------------------------------------------------------------
+@dataclass
+class ReadyTask:
+    """A user task waiting for a person, with the data it sees."""
+
+    guid: str
+    spec: HumanTaskSpec
+    data: dict[str, Any]
+    boundary_timer_at: datetime | None = None
+
+
+@dataclass
+class Run:
+    """A live workflow of one instance, between load and save."""
+
+    workflow: Any
+    case_updates: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, bundle: SpecBundle, data: Mapping[str, Any], now: datetime) -> Run:
+        """Create a workflow from a spec with start data and run it to its first wait."""
+        workflow = BpmnWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=SCRIPT_ENGINE)
+        workflow.data.update(json.loads(json.dumps(dict(data))))
+        # The start task hands workflow data to the process; seed it so every task sees it.
+        workflow.task_tree.data.update(workflow.data)
+        run = cls(workflow)
+        run.advance(now)
+        return run
+
+    @classmethod
+    def load(cls, bundle: SpecBundle, state: str) -> Run:
+        """Restore a saved workflow on its definition's spec, with our sandboxed script engine."""
+        dct = json.loads(state)
+        _SERIALIZER.migrate(dct)
+        workflow = _SERIALIZER.registry.restore(
+            dct, spec=bundle.spec, subprocess_specs=bundle.subprocess_specs
+        )
+        # Every restore comes back with the library's unrestricted engine: put ours back.
+        workflow.script_engine = SCRIPT_ENGINE
+        return cls(workflow)
+
+    def dump(self) -> str:
+        """Serialize the workflow state (without its spec)."""
+        return cast(str, _SERIALIZER.serialize_json(self.workflow))
+
+    def advance(self, now: datetime) -> None:
+        """Run engine steps (scripts, gateways, due timers) until the workflow waits for something."""
+        with engine_time(now), collect_case_updates() as updates:
+            try:
+                self.workflow.refresh_timers()
+                self.workflow.do_engine_steps()
+            except SpiffWorkflowException as exc:
+                raise ExecutionError(_describe(exc)) from exc
+        self.case_updates.update(updates)
+
+    def complete(self, guid: str, data: Mapping[str, Any], now: datetime) -> HumanTaskSpec:
+        """Complete a READY user task with submitted data, then advance the workflow."""
+        task = self.workflow.get_task_from_id(UUID(guid))
+        if task is None or task.state != TaskState.READY or not task.task_spec.manual:
+            raise ExecutionError(f"task {guid} is not waiting for completion")
+        task.data.update(json.loads(json.dumps(dict(data))))
+        with engine_time(now), collect_case_updates() as updates:
+            try:
+                task.run()
+            except SpiffWorkflowException as exc:
+                raise ExecutionError(_describe(exc)) from exc
+        self.case_updates.update(updates)
+        self.advance(now)
+        return _human_spec(task.task_spec)
+
+    def ready_tasks(self) -> list[ReadyTask]:
+        """List user tasks READY for a person, with any boundary timer attached to each."""
+        ready = self.workflow.get_tasks(state=TaskState.READY, manual=True)
+        result = []
+        for task in ready:
+            result.append(
+                ReadyTask(str(task.id), _human_spec(task.task_spec), task.data, _boundary_timer_at(task))
+            )
+        return result
+
+    def waiting_timers(self) -> list[datetime]:
+        """Return when each timer the workflow waits on will fire."""
+        result = []
+        for task in self.workflow.get_tasks(state=TaskState.WAITING):
+            when = _timer_value(task)
+            if when is not None:
+                result.append(when)
+        return result
+
+    @property
+    def completed(self) -> bool:
+        """Tell whether the workflow has finished."""
+        return bool(self.workflow.is_completed())
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """Return the workflow's data (its outcome once completed)."""
+        return cast(dict[str, Any], self.workflow.data)
+
+    def send_message(self, name: str, payload: Mapping[str, Any], now: datetime) -> None:
+        """Deliver a BPMN message to the workflow and advance it."""
+        with engine_time(now), collect_case_updates() as updates:
+            try:
+                self.workflow.send_event(BpmnEvent(MessageEventDefinition(name), payload=dict(payload)))
+            except SpiffWorkflowException as exc:
+                raise ExecutionError(_describe(exc)) from exc
+        self.case_updates.update(updates)
+        self.advance(now)
+
+
+def _timer_value(task: Any) -> datetime | None:
+    if not isinstance(task.task_spec, CatchingEvent):
+        return None
+    definition = getattr(task.task_spec, "event_definition", None)
+    if not isinstance(definition, spiff_timer.TimerEventDefinition):
+        return None
+    value = task.task_spec.event_definition.details(task).value
+    if isinstance(value, str):
+        return _parse_when(value)
+    return None
+
+
+def _parse_when(value: str) -> datetime:
+    when = datetime.fromisoformat(value)
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _boundary_timer_at(task: Any) -> datetime | None:
+    parent = task.parent
+    if parent is None or type(parent.task_spec).__name__ != "BoundaryEventSplit":
+        return None
+    times = [
+        when
+        for sibling in parent.children
+        if sibling is not task and sibling.state == TaskState.WAITING
+        for when in [_timer_value(sibling)]
+        if when is not None
+    ]
+    return min(times) if times else None
+
+
+def _describe(exc: SpiffWorkflowException) -> str:
+    task = getattr(exc, "task", None)
+    where = f" at {task.task_spec.bpmn_id}" if task is not None else ""
+    notes = "; ".join(getattr(exc, "__notes__", []) or [])
+    return f"{exc}{where}" + (f" ({notes})" if notes else "")
+

@@ -1,0 +1,55 @@
+"""Deadline arithmetic: a task's due date, visibility and priority from its model properties."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from engine import sandbox
+from engine.calendar import add_working_days
+from engine.errors import ExecutionError
+
+
+@dataclass(frozen=True)
+class TaskTiming:
+    """When a task is due, from when it shows in worklists, and its priority."""
+
+    due_at: datetime | None
+    visible_from: datetime
+    priority: int
+
+
+def resolve_when(value: Any, start: datetime, region: str | None, what: str) -> datetime:
+    """Turn a deadline value (duration, working days, ISO text or datetime) into an aware UTC time."""
+    if isinstance(value, sandbox.WorkingDays):
+        return add_working_days(start, value.days, region)
+    if isinstance(value, timedelta):
+        return start + value
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.upper().startswith("P"):
+            return start + sandbox.parse_duration(text)
+        return sandbox.parse_datetime(text)
+    raise ExecutionError(f"{what} gave {value!r}; expected a duration, working_days(n) or a date")
+
+
+def task_timing(
+    properties: Mapping[str, str], data: Mapping[str, Any], now: datetime, region: str | None,
+    boundary_timer_at: datetime | None,
+) -> TaskTiming:
+    """Compute a ready task's deadline from its `due` property or, failing that, its boundary timer."""
+    due_at = boundary_timer_at
+    if properties.get("due"):
+        due_at = resolve_when(sandbox.evaluate(properties["due"], data), now, region, "due")
+    visible_from = now
+    if due_at is not None and properties.get("visibleBefore"):
+        lead = sandbox.evaluate(properties["visibleBefore"], data)
+        visible_from = max(now, due_at - (resolve_when(lead, now, region, "visibleBefore") - now))
+    priority = 0
+    if properties.get("priority"):
+        priority = int(sandbox.evaluate(properties["priority"], data))
+    return TaskTiming(due_at, visible_from, priority)
