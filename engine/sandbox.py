@@ -319,6 +319,12 @@ class _Precheck(ast.NodeVisitor):
             self._add(node, f"attribute {node.attr!r} is not allowed")
         self.generic_visit(node)
 
+    def visit_Call(self, node: ast.Call) -> None:
+        """Refuse calls to built-ins the sandbox leaves out (open, eval, getattr...)."""
+        if isinstance(node.func, ast.Name) and node.func.id in _FORBIDDEN_BUILTINS:
+            self._add(node, f"{node.func.id}() is not available in the sandbox")
+        self.generic_visit(node)
+
     def visit_Name(self, node: ast.Name) -> None:
         """Refuse names starting with "_" (the guards live there; a lone "_" is fine) and print."""
         if node.id.startswith("_") and node.id != "_":

@@ -8,6 +8,7 @@ script, condition and DMN cell compiles in the sandbox, and DMN rules cannot ove
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import cast
@@ -31,6 +32,7 @@ DMN_NAMESPACES = frozenset({
 DURATION_PROPERTIES = ("due", "visibleBefore", "reminderBefore", "escalateAgencyAfter",
                        "escalateSupervisorAfter", "escalateCoordinatorAfter")
 HUMAN_TASK_TAGS = ("userTask", "manualTask")
+_UNQUOTED_ISO = re.compile(r"\A(R\d*/)?P(\d|T\d)[0-9A-Z.]*\Z")
 
 
 def check_sources(
@@ -150,6 +152,11 @@ def _check_timer(name: str, el: etree._Element) -> Iterator[Problem]:
     if message:
         yield Problem(file=name, element_id=element_id, line=_line(el),
                       message=f"timer expression: {message} (durations are quoted: \"PT72H\")")
+        return
+    if _UNQUOTED_ISO.match(expression):
+        yield Problem(file=name, element_id=element_id, line=_line(el),
+                      message=f"timer expression {expression} is read as a variable name: durations are "
+                              f'quoted ("{expression}")')
         return
     literal = _literal(expression)
     if not isinstance(literal, str):
