@@ -43,7 +43,7 @@ from engine.persistence import (
 )
 from engine.registry import latest_definition, spec_of
 from engine.timing import resolve_when
-from forms import FormDefinition, validate_data
+from forms import FormDefinition, run_checks, validate_data
 
 REFERENCE_PREFIX = "VG"
 # Outcome keys a finishing process may set to decide what the case does next.
@@ -90,11 +90,12 @@ def open_case(
 def start_case(
     session: Session, *, territory_id: int, process_key: str, data: Mapping[str, Any], now: datetime,
     actor: Actor, victim: Mapping[str, Any] | None = None, aggressor: Mapping[str, Any] | None = None,
+    forms: Mapping[str, FormDefinition] | None = None,
 ) -> tuple[Case, ProcessInstance]:
     """Open a case and start its first process (usually intake) with the given data."""
     case = open_case(session, territory_id=territory_id, now=now, actor=actor, victim=victim,
                      aggressor=aggressor)
-    return case, start_process(session, case, process_key, data, now=now, actor=actor)
+    return case, start_process(session, case, process_key, data, now=now, actor=actor, forms=forms)
 
 
 def case_context(case: Case) -> dict[str, Any]:
@@ -109,14 +110,25 @@ def case_context(case: Case) -> dict[str, Any]:
 
 def start_process(
     session: Session, case: Case, process_key: str, data: Mapping[str, Any], *, now: datetime,
-    actor: Actor, replaces: Sequence[str] = (),
+    actor: Actor, replaces: Sequence[str] = (), forms: Mapping[str, FormDefinition] | None = None,
 ) -> ProcessInstance:
-    """Start the newest version of a process for a case, after cancelling those it replaces."""
-    for key in replaces:
-        cancel_processes(session, case, key, now=now, actor=actor, reason=f"replaced by {process_key}")
+    """Start the newest version of a process for a case, after cancelling those it replaces.
+
+    The start event's `replaces` property (comma-separated process keys) adds to `replaces`:
+    a new incident replaces the pending follow-up cycle. With `forms`, `data` comes from a
+    person and must pass the start event's `form`.
+    """
     definition = latest_definition(session, process_key)
     assert definition is not None  # required=True raises instead
-    run = spiff.Run.start(spec_of(definition), {**case_context(case), **data}, now)
+    bundle = spec_of(definition)
+    context = case_context(case)
+    start = spiff.start_properties(bundle)
+    if forms is not None:
+        data = validated_data(start.get("form"), data, forms, context, f"the start of {process_key}")
+    declared = [key.strip() for key in start.get("replaces", "").split(",") if key.strip()]
+    for key in dict.fromkeys([*replaces, *declared]):
+        cancel_processes(session, case, key, now=now, actor=actor, reason=f"replaced by {process_key}")
+    run = spiff.Run.start(bundle, {**context, **data}, now)
     instance = ProcessInstance(
         case_id=case.id, definition_id=definition.id, process_key=process_key, status="running",
         state="", serializer_version=spiff.SERIALIZER_VERSION, started_at=now,
@@ -190,12 +202,12 @@ def complete_task(
     check_version(task.version, expected_version, "the task")
     if not may_work_on(task, actor):
         raise PermissionDeniedError("this task belongs to another agency or is claimed by someone else")
-    submitted = _validated(task, data, forms)
     instance = lock_instance(session, task.instance_id)
     if instance is None or instance.status != "running":
         raise ConflictError("the process of this task is no longer running")
     case = lock_case(session, task.case_id)
     run = load_run(session, instance)
+    submitted = validated_data(task.form, data, forms, run.task_data(task.task_guid), task.element_id)
     run.complete(task.task_guid, submitted, now)
     record(session, case, "completed", now, actor, task=task, data=submitted)
     session.delete(task)
@@ -203,14 +215,19 @@ def complete_task(
     return instance
 
 
-def _validated(task: OpenTask, data: Mapping[str, Any], forms: Mapping[str, FormDefinition]) -> dict[str, Any]:
-    """Keep only fields the task's form declares, and check them against its schema."""
-    if task.form is None or task.form not in forms:
-        raise ExecutionError(f"the form {task.form!r} of task {task.element_id} is not available")
-    form = forms[task.form]
+def validated_data(
+    form_name: str | None, data: Mapping[str, Any], forms: Mapping[str, FormDefinition],
+    context: Mapping[str, Any], where: str,
+) -> dict[str, Any]:
+    """Accept only fields the form declares, valid for its schema and its cross-field checks."""
+    if form_name is None or form_name not in forms:
+        raise ExecutionError(f"the form {form_name!r} of {where} is not available")
+    form = forms[form_name]
     unknown = sorted(set(data) - set(form.schema.get("properties", {})))
     errors: dict[str, list[str]] = {name: ["unknown field"] for name in unknown}
     errors.update(validate_data(form, data))
+    if not errors:
+        errors.update(run_checks(form, data, context))
     if errors:
         raise TaskDataError(errors)
     return dict(data)

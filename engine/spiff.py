@@ -79,15 +79,23 @@ def _update_case(**changes: Any) -> None:
     collector.update(changes)
 
 
+def _now() -> datetime:
+    injected = _engine_now.get()
+    return injected if injected is not None else datetime.now(UTC)
+
+
 class _SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[misc]
-    """Evaluate and execute through RestrictedPython (see engine.sandbox), never plain eval/exec."""
+    """Evaluate and execute through RestrictedPython (see engine.sandbox), never plain eval/exec.
+
+    Besides the sandbox helpers, models get now() (the engine's clock) and, in scripts,
+    update_case(...).
+    """
 
     def evaluate(self, expression: str, context: dict[str, Any], external_context: Any = None) -> Any:
-        return sandbox.evaluate(expression, context, external_context)
+        return sandbox.evaluate(expression, context, {"now": _now, **(external_context or {})})
 
     def execute(self, script: str, context: dict[str, Any], external_context: Any = None) -> bool:
-        external = dict(external_context or {})
-        external["update_case"] = _update_case
+        external = {"now": _now, "update_case": _update_case, **(external_context or {})}
         sandbox.execute(script, context, external)
         return True
 
@@ -238,6 +246,14 @@ def parse_definitions(
     return processes, problems
 
 
+def start_properties(bundle: SpecBundle) -> dict[str, str]:
+    """Return the extension properties of the process's start event (its form, what it replaces)."""
+    for task_spec in bundle.spec.task_specs.values():
+        if type(task_spec).__name__ == "StartEvent":
+            return dict((getattr(task_spec, "extensions", None) or {}).get("properties", {}))
+    return {}
+
+
 def _called_decisions(tree: etree._ElementTree) -> set[str]:
     return {
         (el.text or "").strip()
@@ -331,6 +347,13 @@ class Run:
         self.case_updates.update(updates)
         self.advance(now)
         return _human_spec(task.task_spec)
+
+    def task_data(self, guid: str) -> dict[str, Any]:
+        """Return the data a task sees (for checks that compare a submission with earlier steps)."""
+        task = self.workflow.get_task_from_id(UUID(guid))
+        if task is None:
+            raise ExecutionError(f"task {guid} is not part of this workflow")
+        return cast(dict[str, Any], task.data)
 
     def ready_tasks(self) -> list[ReadyTask]:
         """List user tasks READY for a person, with any boundary timer attached to each."""

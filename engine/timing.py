@@ -42,14 +42,15 @@ def task_timing(
     boundary_timer_at: datetime | None,
 ) -> TaskTiming:
     """Compute a ready task's deadline from its `due` property or, failing that, its boundary timer."""
+    clock = {"now": lambda: now}
     due_at = boundary_timer_at
     if properties.get("due"):
-        due_at = resolve_when(sandbox.evaluate(properties["due"], data), now, region, "due")
+        due_at = resolve_when(sandbox.evaluate(properties["due"], data, clock), now, region, "due")
     visible_from = now
     if due_at is not None and properties.get("visibleBefore"):
-        lead = sandbox.evaluate(properties["visibleBefore"], data)
+        lead = sandbox.evaluate(properties["visibleBefore"], data, clock)
         visible_from = max(now, due_at - (resolve_when(lead, now, region, "visibleBefore") - now))
     priority = 0
     if properties.get("priority"):
-        priority = int(sandbox.evaluate(properties["priority"], data))
+        priority = int(sandbox.evaluate(properties["priority"], data, clock))
     return TaskTiming(due_at, visible_from, priority)

@@ -66,6 +66,11 @@ def _check_bpmn(
         for tag in HUMAN_TASK_TAGS:
             for task in process.iter(_bpmn(tag)):
                 yield from _check_human_task(name, task, lanes, forms, kinds)
+        for start in process.iter(_bpmn("startEvent")):
+            form, form_line = _properties(start).get("form", ("", _line(start)))
+            if form and form not in forms:
+                yield Problem(file=name, element_id=start.get("id"), line=form_line,
+                              message=f"start form {form!r} does not exist in forms/ (or is invalid)")
     for el in root.iter(_bpmn("timeDuration"), _bpmn("timeDate"), _bpmn("timeCycle")):
         yield from _check_timer(name, el)
     for el in root.iter(_bpmn("conditionExpression")):

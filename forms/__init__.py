@@ -11,20 +11,34 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
 
+from engine import sandbox
 from engine.errors import Problem
 
 FORMS_DIR = Path(__file__).parent
 UI_KEYS = frozenset({"sections", "widgets", "help", "order"})
+TOP_KEYS = frozenset({"title", "description", "schema", "ui", "checks"})
+WIDGETS = frozenset({"text", "textarea", "checkboxes", "radio", "select", "date", "datetime", "number", "checkbox"})
+
+
+@dataclass(frozen=True)
+class FormCheck:
+    """A rule across fields and task data, e.g. the level may be raised but never lowered."""
+
+    field: str
+    expression: str
+    message: str
 
 
 @dataclass(frozen=True)
 class FormDefinition:
-    """A form: its name (file stem), title, JSON Schema and UI hints."""
+    """A form: its name (file stem), title, JSON Schema, UI hints and cross-field checks."""
 
     name: str
     title: str
     schema: dict[str, Any]
     ui: dict[str, Any]
+    description: str = ""
+    checks: tuple[FormCheck, ...] = ()
 
 
 def load_catalog(directory: Path = FORMS_DIR) -> tuple[dict[str, FormDefinition], list[Problem]]:
@@ -41,7 +55,10 @@ def load_catalog(directory: Path = FORMS_DIR) -> tuple[dict[str, FormDefinition]
         if found:
             problems.extend(found)
             continue
-        forms[path.stem] = FormDefinition(path.stem, raw["title"], raw["schema"], raw.get("ui", {}))
+        forms[path.stem] = FormDefinition(
+            path.stem, raw["title"], raw["schema"], raw.get("ui", {}), raw.get("description", ""),
+            tuple(FormCheck(c["field"], c["expression"], c["message"]) for c in raw.get("checks", [])),
+        )
     return forms, problems
 
 
@@ -50,6 +67,10 @@ def check_form(name: str, raw: Any, *, file_name: str) -> list[Problem]:
     if not isinstance(raw, dict):
         return [Problem(file=file_name, message="a form definition is a JSON object")]
     problems = []
+    unknown_keys = set(raw) - TOP_KEYS
+    if unknown_keys:
+        allowed = sorted(TOP_KEYS)
+        problems.append(Problem(file=file_name, message=f"unknown keys {sorted(unknown_keys)}; allowed: {allowed}"))
     if not isinstance(raw.get("title"), str) or not raw["title"].strip():
         problems.append(Problem(file=file_name, message="missing 'title'"))
     schema = raw.get("schema")
@@ -79,7 +100,41 @@ def check_form(name: str, raw: Any, *, file_name: str) -> list[Problem]:
         unknown = set(ui.get(key, {})) - fields
         if unknown:
             problems.append(Problem(file=file_name, message=f"ui.{key} names unknown fields {sorted(unknown)}"))
+    bad_widgets = {f: w for f, w in ui.get("widgets", {}).items() if w not in WIDGETS}
+    if bad_widgets:
+        problems.append(Problem(file=file_name, message=f"unknown widgets {bad_widgets}; known: {sorted(WIDGETS)}"))
+    problems.extend(_check_checks(raw.get("checks", []), fields, file_name))
     return problems
+
+
+def _check_checks(checks: Any, fields: set[str], file_name: str) -> list[Problem]:
+    if not isinstance(checks, list):
+        return [Problem(file=file_name, message="'checks' must be a list")]
+    problems = []
+    for number, check in enumerate(checks, start=1):
+        if not isinstance(check, dict) or set(check) != {"field", "expression", "message"}:
+            problems.append(Problem(file=file_name, message=f"check {number} needs exactly field, expression, message"))
+            continue
+        if check["field"] not in fields:
+            problems.append(Problem(file=file_name, message=f"check {number} names unknown field {check['field']!r}"))
+        refusal = sandbox.check_expression(check["expression"])
+        if refusal:
+            problems.append(Problem(file=file_name, message=f"check {number} expression refused: {refusal}"))
+    return problems
+
+
+def run_checks(form: FormDefinition, data: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Evaluate the form's cross-field checks on submitted data over the task's data."""
+    errors: dict[str, list[str]] = {}
+    namespace = {**context, **{k: None for k in form.schema.get("properties", {})}, **data}
+    for check in form.checks:
+        try:
+            ok = bool(sandbox.evaluate(check.expression, namespace))
+        except Exception:  # a check that cannot be evaluated (missing data) fails closed
+            ok = False
+        if not ok:
+            errors.setdefault(check.field, []).append(check.message)
+    return errors
 
 
 def validate_data(form: FormDefinition, data: Mapping[str, Any]) -> dict[str, list[str]]:
