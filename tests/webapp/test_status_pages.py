@@ -1,0 +1,82 @@
+"""The status page, the health check and the error pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask.testing import FlaskClient
+
+from tests.webapp.conftest import AppFactory
+from tests.webapp.test_cli_demo_and_deadlines import add_intake
+from webapp import instance_secret_key
+
+
+def test_status_page_lists_deployed_definitions_and_counts_without_personal_data(
+    make_app: AppFactory, processes_dir: Path
+) -> None:
+    add_intake(processes_dir)
+    app = make_app(PROCESSES_DIR=processes_dir)
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["processes", "deploy", "--comment", "despliegue de prueba"]).exit_code == 0
+    assert runner.invoke(args=["demo", "seed"]).exit_code == 0
+
+    page = app.test_client().get("/")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "<code>intake</code>" in html
+    assert "despliegue de prueba" in html
+    assert "Activo" in html  # cases by status
+    assert "Servicios sociales" in html  # open tasks by agency kind
+    assert "Persona ficticia" not in html  # no victim or aggressor data
+    assert "VG-" not in html  # nor case references
+
+
+def test_status_page_of_an_empty_installation(client: FlaskClient) -> None:
+    html = client.get("/").get_data(as_text=True)
+    assert "No hay ninguna definición desplegada." in html
+    assert "No hay casos." in html
+
+
+def test_healthz_answers_ok_after_querying_the_database(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
+def test_unknown_api_path_is_a_json_404(client: FlaskClient) -> None:
+    response = client.get("/api/no-existe")
+    assert response.status_code == 404
+    assert response.is_json
+    assert response.get_json()["error"]["status"] == 404
+
+
+def test_unknown_page_is_a_spanish_404_page(client: FlaskClient) -> None:
+    response = client.get("/no-existe")
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
+    assert "Página no encontrada" in response.get_data(as_text=True)
+
+
+def test_the_secret_key_file_is_created_once_and_private(tmp_path: Path) -> None:
+    key = instance_secret_key(tmp_path / "instance")
+    assert len(key) == 64
+    assert instance_secret_key(tmp_path / "instance") == key
+    assert (tmp_path / "instance" / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_an_unexpected_error_is_a_spanish_500_page_or_json_under_api(make_app: AppFactory) -> None:
+    app = make_app(TESTING=False)
+
+    def boom() -> str:
+        raise RuntimeError("boom")
+
+    app.add_url_rule("/boom", view_func=boom)
+    app.add_url_rule("/api/boom", endpoint="api_boom", view_func=boom)
+    app.logger.disabled = True  # the traceback Flask logs is expected here
+    client = app.test_client()
+    page = client.get("/boom")
+    assert page.status_code == 500
+    assert "Error interno" in page.get_data(as_text=True)
+    api = client.get("/api/boom")
+    assert api.status_code == 500
+    assert api.get_json()["error"]["status"] == 500

@@ -1,0 +1,105 @@
+"""The Coordina web app: an application factory that only wires configuration, extensions and features."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from werkzeug.exceptions import HTTPException
+
+import forms
+from engine.db import configure_engine
+from webapp.cli import deadlines_cli, demo_cli, processes_cli
+from webapp.errors import handle_http_error
+from webapp.extensions import db, migrate
+from webapp.status.views import bp as status_bp
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+MIGRATIONS_DIR = REPO_DIR / "migrations"
+KEY_FILE_NAME = "secret_key"
+# Environment variables read at start-up, and the configuration key each one sets.
+ENV_CONFIG = {
+    "COORDINA_DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
+    "COORDINA_SECRET_KEY": "SECRET_KEY",
+    "COORDINA_PROCESSES_DIR": "PROCESSES_DIR",
+    "COORDINA_FORMS_DIR": "FORMS_DIR",
+}
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then instance file and environment, then `config` (tests)."""
+    app = Flask(__name__, instance_relative_config=True)
+    load_config(app, config)
+    init_extensions(app)
+    register_blueprints(app)
+    register_cli(app)
+    register_error_handlers(app)
+    return app
+
+
+def load_config(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
+    """Apply defaults, `instance/config.py`, COORDINA_* variables and overrides, in that order."""
+    default_database = f"sqlite:///{Path(app.instance_path) / 'coordina.sqlite'}"
+    app.config.from_mapping(
+        SQLALCHEMY_DATABASE_URI=default_database,
+        PROCESSES_DIR=REPO_DIR / "processes",
+        FORMS_DIR=forms.FORMS_DIR,
+    )
+    app.config.from_pyfile("config.py", silent=True)
+    for variable, key in ENV_CONFIG.items():
+        if os.environ.get(variable):
+            app.config[key] = os.environ[variable]
+    if overrides:
+        app.config.from_mapping(overrides)
+    app.config["PROCESSES_DIR"] = Path(app.config["PROCESSES_DIR"])
+    app.config["FORMS_DIR"] = Path(app.config["FORMS_DIR"])
+    if app.config["SQLALCHEMY_DATABASE_URI"] == default_database:
+        # SQLite creates the file but not its folder.
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = instance_secret_key(Path(app.instance_path))
+
+
+def instance_secret_key(instance_path: Path) -> str:
+    """Return this installation's random secret key, creating instance/secret_key on first use."""
+    path = instance_path / KEY_FILE_NAME
+    if not path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        # Readable by the owner only, and never overwrite a key another process just wrote.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8") as key_file:
+                key_file.write(secrets.token_hex(32))
+    return path.read_text(encoding="utf-8").strip()
+
+
+def init_extensions(app: Flask) -> None:
+    """Bind the database and migrations, and configure the engine the way the engine's locking needs."""
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
+    with app.app_context():
+        configure_engine(db.engine)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount the feature blueprints."""
+    app.register_blueprint(status_bp)
+
+
+def register_cli(app: Flask) -> None:
+    """Add the `flask processes`, `flask deadlines` and `flask demo` command groups."""
+    app.cli.add_command(processes_cli)
+    app.cli.add_command(deadlines_cli)
+    app.cli.add_command(demo_cli)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Answer errors with Spanish pages, or with JSON under /api/."""
+    app.register_error_handler(HTTPException, handle_http_error)

@@ -1,0 +1,123 @@
+"""Operational `flask` commands: deploy and validate processes, run due timers, seed demo data.
+
+Each command is one unit of work: it commits once on success and leaves nothing behind on failure.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy.orm import Session
+
+from engine.actor import Actor
+from engine.clock import SystemClock
+from engine.deadlines import run_due_timers
+from engine.errors import DefinitionError, Problem
+from engine.registry import deploy, read_directory, validate
+from forms import FormDefinition, load_catalog
+from webapp.demo import seed_demo
+from webapp.extensions import db
+
+processes_cli = AppGroup("processes", help="Deploy and check the BPMN/DMN files of PROCESSES_DIR.")
+deadlines_cli = AppGroup("deadlines", help="Fire due BPMN timers and scheduled process starts.")
+demo_cli = AppGroup("demo", help="Synthetic demo data.")
+
+
+def _session() -> Session:
+    return db.session()
+
+
+def _catalog() -> tuple[dict[str, FormDefinition], list[Problem]]:
+    return load_catalog(Path(current_app.config["FORMS_DIR"]))
+
+
+def _print_problems(problems: list[Problem]) -> None:
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    click.echo(f"{len(problems)} problem(s): nothing was stored.", err=True)
+
+
+@processes_cli.command("deploy")
+@click.option("--comment", default="", help="Why this deployment (stored with each new version).")
+def deploy_command(comment: str) -> None:
+    """Deploy every BPMN/DMN file of PROCESSES_DIR: all or nothing."""
+    directory = Path(current_app.config["PROCESSES_DIR"])
+    files = read_directory(directory)
+    if not files:
+        click.echo(f"No .bpmn or .dmn files in {directory}.")
+    forms, form_problems = _catalog()
+    session = _session()
+    try:
+        result = deploy(session, files, forms=forms, actor=Actor.system("cli").name, now=SystemClock().now(),
+                        comment=comment, form_problems=form_problems)
+    except DefinitionError as exc:
+        session.rollback()
+        _print_problems(exc.problems)
+        raise click.exceptions.Exit(1) from exc
+    session.commit()
+    for definition in result.created:
+        click.echo(f"created {definition.kind} {definition.key} v{definition.version} ({definition.file_name})")
+    for key in result.unchanged:
+        click.echo(f"unchanged {key}")
+    click.echo(f"{len(result.created)} created, {len(result.unchanged)} unchanged.")
+
+
+@processes_cli.command("validate")
+def validate_command() -> None:
+    """Check every file of PROCESSES_DIR as a deployment would, without storing anything."""
+    directory = Path(current_app.config["PROCESSES_DIR"])
+    files = read_directory(directory)
+    forms, form_problems = _catalog()
+    session = _session()
+    try:
+        _processes, _decisions, problems = validate(session, files, forms, form_problems)
+    finally:
+        session.rollback()
+    if problems:
+        _print_problems(problems)
+        raise click.exceptions.Exit(1)
+    click.echo(f"{len(files)} file(s) valid.")
+
+
+def _parse_now(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"not an ISO-8601 date-time: {value!r}") from exc
+    if when.tzinfo is None:
+        raise click.BadParameter("give a UTC offset (2026-03-02T09:00:00Z or +01:00)")
+    return when
+
+
+@deadlines_cli.command("run")
+@click.option("--now", "when", callback=_parse_now, help="Pretend it is this time (ISO-8601 with offset).")
+def run_command(when: datetime | None) -> None:
+    """Fire every timer due now (or at --now), once, and commit."""
+    session = _session()
+    report = run_due_timers(session, when or SystemClock().now())
+    session.commit()
+    for error in report.errors:
+        click.echo(error, err=True)
+    click.echo(f"{report.fired} fired, {report.failed} failed.")
+
+
+@demo_cli.command("seed")
+def seed_command() -> None:
+    """Create synthetic demo territories, agencies, users and cases (once)."""
+    session = _session()
+    report = seed_demo(session, now=SystemClock().now(), actor=Actor.system("demo"))
+    if report.already_seeded:
+        session.rollback()
+        click.echo("Demo data already present (territory 'vegas-bajas' exists): nothing to do.")
+        return
+    session.commit()
+    click.echo(f"Created {report.territories} territories, {report.agencies} agencies, {report.users} users, "
+               f"{report.cases} cases.")
+    for note in report.notes:
+        click.echo(note)

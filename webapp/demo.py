@@ -1,0 +1,138 @@
+"""Synthetic demo data: two territories, one agency per kind in each, two users per agency, a few cases.
+
+Every name here is invented or a public place name: no real person appears in demo data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.actor import Actor
+from engine.execution import start_case
+from engine.models import Agency, AgencyKind, Territory, UserAccount
+from engine.registry import latest_definition
+
+INTAKE = "intake"
+DEMO_CASES = 12
+
+
+@dataclass(frozen=True)
+class DemoTerritory:
+    """A demo territory and the places its agencies are named after (name, username slug)."""
+
+    code: str
+    name: str
+    region: str
+    town: tuple[str, str]
+    area: tuple[str, str]
+    court_town: tuple[str, str]
+    province: tuple[str, str]
+
+
+TERRITORIES = (
+    DemoTerritory(
+        code="vegas-bajas", name="Mancomunidad Integral de Servicios Vegas Bajas", region="EX",
+        town=("Puebla de la Calzada", "puebla"), area=("Vegas Bajas", "vegas"),
+        court_town=("Montijo", "montijo"), province=("Badajoz", "badajoz"),
+    ),
+    DemoTerritory(
+        code="sierra-san-pedro", name="Mancomunidad Sierra de San Pedro", region="EX",
+        town=("San Vicente de Alcántara", "sanvicente"), area=("Sierra de San Pedro", "sierra"),
+        court_town=("Valencia de Alcántara", "valencia"), province=("Cáceres", "caceres"),
+    ),
+)
+
+# Agency kind -> (username prefix, agency name, which place of the territory names it).
+AGENCY_NAMES: dict[str, tuple[str, str, str]] = {
+    "state_police": ("gc", "Guardia Civil", "town"),
+    "local_police": ("pl", "Policía Local", "town"),
+    "social_services": ("ssb", "Servicio Social de Base", "area"),
+    "health_centre": ("cs", "Centro de Salud", "town"),
+    "equality_office": ("oig", "Oficina de Igualdad", "area"),
+    "psychological_care": ("pap", "Punto de Atención Psicológica", "area"),
+    "school": ("ies", "Instituto de Educación Secundaria", "town"),
+    "court": ("jvm", "Juzgado de Violencia sobre la Mujer", "court_town"),
+    "prosecutor": ("fis", "Fiscalía Provincial", "province"),
+    "coordination_point": ("pco", "Punto de Coordinación de Órdenes de Protección", "province"),
+    "womens_institute": ("imex", "Instituto de la Mujer de Extremadura", "province"),
+    "mesa_coordinator": ("mesa", "Coordinación de la Mesa", "area"),
+}
+
+# How the demo cases reached the Mesa: synthetic intake data, one entry per case in turn.
+CHANNELS = ("state_police", "health_centre", "social_services", "local_police")
+
+
+@dataclass
+class SeedReport:
+    """What `seed_demo` created, or why it did nothing."""
+
+    already_seeded: bool = False
+    territories: int = 0
+    agencies: int = 0
+    users: int = 0
+    cases: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def seed_demo(session: Session, *, now: datetime, actor: Actor) -> SeedReport:
+    """Create the demo territories, agencies, users and (if intake is deployed) cases; only flush."""
+    report = SeedReport()
+    if session.execute(select(Territory).where(Territory.code == TERRITORIES[0].code)).first():
+        report.already_seeded = True
+        return report
+    kinds = session.execute(select(AgencyKind).order_by(AgencyKind.code)).scalars().all()
+    territories = []
+    for spec in TERRITORIES:
+        territory = Territory(code=spec.code, name=spec.name, region=spec.region)
+        session.add(territory)
+        territories.append(territory)
+        report.territories += 1
+        for kind in kinds:
+            agency, users = _agency(spec, territory, kind)
+            session.add(agency)
+            session.flush()
+            for user in users:
+                user.agency_id = agency.id
+            session.add_all(users)
+            report.agencies += 1
+            report.users += len(users)
+    session.flush()
+    if latest_definition(session, INTAKE, required=False) is None:
+        report.notes.append(f"no process named {INTAKE!r} is deployed: no demo cases were started")
+        return report
+    for number in range(1, DEMO_CASES + 1):
+        territory = territories[0] if number % 3 else territories[1]
+        start_case(
+            session, territory_id=territory.id, process_key=INTAKE, data=_intake_data(number), now=now,
+            actor=actor, victim=_party("V", number), aggressor=_party("A", number),
+        )
+        report.cases += 1
+    return report
+
+
+def _agency(spec: DemoTerritory, territory: Territory, kind: AgencyKind) -> tuple[Agency, list[UserAccount]]:
+    prefix, label, place_attr = AGENCY_NAMES.get(kind.code, (kind.code.replace("_", ""), kind.name, "area"))
+    place, slug = getattr(spec, place_attr)
+    name = f"{label} — {place}"
+    agency = Agency(name=name, kind=kind.code, active=True, territories=[territory])
+    username = f"{prefix}.{slug}"
+    users = [
+        UserAccount(username=username, display_name=f"Profesional demo ({name})", roles=["professional"],
+                    active=True, password_hash=None),
+        UserAccount(username=f"{username}.jefa", display_name=f"Supervisora demo ({name})",
+                    roles=["professional", "supervisor"], active=True, password_hash=None),
+    ]
+    return agency, users
+
+
+def _intake_data(number: int) -> dict[str, Any]:
+    return {"channel": CHANNELS[number % len(CHANNELS)], "demo": True}
+
+
+def _party(letter: str, number: int) -> dict[str, Any]:
+    return {"name": f"Persona ficticia {letter}-{number:02d}", "synthetic": True}

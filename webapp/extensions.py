@@ -1,0 +1,12 @@
+"""Flask extensions, created unbound: a leaf module that imports nothing of the web app."""
+
+from __future__ import annotations
+
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+
+from engine.db import Base
+
+# The engine's declarative base is the model class: db.metadata is what Alembic and the engine see.
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()

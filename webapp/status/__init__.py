@@ -1,0 +1,1 @@
+"""Status page: what is deployed and how much work there is, in counts only."""
