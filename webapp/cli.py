@@ -111,7 +111,10 @@ def run_command(when: datetime | None) -> None:
 def seed_command() -> None:
     """Create synthetic demo territories, agencies, users and cases (once)."""
     session = _session()
-    report = seed_demo(session, now=SystemClock().now(), actor=Actor.system("demo"))
+    forms, problems = _catalog()
+    if problems:
+        raise click.ClickException("; ".join(str(p) for p in problems))
+    report = seed_demo(session, now=SystemClock().now(), actor=Actor.system("demo"), forms=forms)
     if report.already_seeded:
         session.rollback()
         click.echo("Demo data already present (territory 'vegas-bajas' exists): nothing to do.")

@@ -5,6 +5,7 @@ Every name here is invented or a public place name: no real person appears in de
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from engine.actor import Actor
 from engine.execution import start_case
 from engine.models import Agency, AgencyKind, Territory, UserAccount
 from engine.registry import latest_definition
+from forms import FormDefinition
 
 INTAKE = "intake"
 DEMO_CASES = 12
@@ -63,8 +65,21 @@ AGENCY_NAMES: dict[str, tuple[str, str, str]] = {
     "mesa_coordinator": ("mesa", "Coordinación de la Mesa", "area"),
 }
 
-# How the demo cases reached the Mesa: synthetic intake data, one entry per case in turn.
-CHANNELS = ("state_police", "health_centre", "social_services", "local_police")
+# How the demo cases reached the Mesa: synthetic detections, one entry per case in turn.
+DETECTIONS: tuple[dict[str, Any], ...] = (
+    {"source_kind": "health_centre", "injuries": True, "wants_to_report": True,
+     "observed": "Lesiones en brazos; relata control económico y aislamiento."},
+    {"source_kind": "state_police", "immediate_danger": True, "wants_to_report": True,
+     "observed": "Llamada de auxilio; el agresor ha roto la puerta."},
+    {"source_kind": "social_services", "wants_to_report": False, "minors_present": True, "minors_count": 2,
+     "observed": "Insultos y amenazas delante de los menores durante una visita."},
+    {"source_kind": "school", "wants_to_report": False, "minors_present": True, "minors_count": 1,
+     "observed": "El alumno cuenta gritos y golpes en casa."},
+    {"source_kind": "equality_office", "wants_to_report": True, "protection_order_requested": True,
+     "observed": "Acude a la oficina tras meses de acoso por mensajes."},
+    {"source_kind": "family_neighbour", "wants_to_report": False, "consent_to_share": "legal_basis",
+     "legal_basis": "Riesgo para la vida (art. 9.2.c RGPD).", "observed": "Vecinas oyen golpes de madrugada."},
+)
 
 
 @dataclass
@@ -79,7 +94,9 @@ class SeedReport:
     notes: list[str] = field(default_factory=list)
 
 
-def seed_demo(session: Session, *, now: datetime, actor: Actor) -> SeedReport:
+def seed_demo(
+    session: Session, *, now: datetime, actor: Actor, forms: Mapping[str, FormDefinition]
+) -> SeedReport:
     """Create the demo territories, agencies, users and (if intake is deployed) cases; only flush."""
     report = SeedReport()
     if session.execute(select(Territory).where(Territory.code == TERRITORIES[0].code)).first():
@@ -108,8 +125,8 @@ def seed_demo(session: Session, *, now: datetime, actor: Actor) -> SeedReport:
     for number in range(1, DEMO_CASES + 1):
         territory = territories[0] if number % 3 else territories[1]
         start_case(
-            session, territory_id=territory.id, process_key=INTAKE, data=_intake_data(number), now=now,
-            actor=actor, victim=_party("V", number), aggressor=_party("A", number),
+            session, territory_id=territory.id, process_key=INTAKE, data=_intake_data(number, now), now=now,
+            actor=actor, victim=_party("V", number), aggressor=_party("A", number), forms=forms,
         )
         report.cases += 1
     return report
@@ -130,8 +147,13 @@ def _agency(spec: DemoTerritory, territory: Territory, kind: AgencyKind) -> tupl
     return agency, users
 
 
-def _intake_data(number: int) -> dict[str, Any]:
-    return {"channel": CHANNELS[number % len(CHANNELS)], "demo": True}
+def _intake_data(number: int, now: datetime) -> dict[str, Any]:
+    """A valid detection form, varied from case to case."""
+    base: dict[str, Any] = {
+        "detected_on": now.date().isoformat(), "immediate_danger": False, "injuries": False,
+        "minors_present": False, "protection_order_requested": False, "consent_to_share": "yes",
+    }
+    return {**base, **DETECTIONS[number % len(DETECTIONS)]}
 
 
 def _party(letter: str, number: int) -> dict[str, Any]:

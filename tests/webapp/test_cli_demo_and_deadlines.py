@@ -16,18 +16,13 @@ from engine.models.agency import DEFAULT_KINDS
 from tests.webapp.conftest import AppFactory
 from webapp.extensions import db
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def count(app: Flask, model: type) -> int:
     """Count the rows of a table."""
     with app.app_context():
         return db.session.execute(select(func.count()).select_from(model)).scalar_one()
-
-
-def add_intake(processes_dir: Path) -> None:
-    """Add a process named `intake` (a renamed copy of the simple test process)."""
-    text = (processes_dir / "simple.bpmn").read_text(encoding="utf-8")
-    text = text.replace('id="simple"', 'id="intake"').replace('name="Simple"', 'name="Acogida"')
-    (processes_dir / "intake.bpmn").write_text(text.replace("simple_", "intake_"), encoding="utf-8")
 
 
 def test_demo_seed_creates_territories_agencies_and_users_once(app: Flask, runner: FlaskCliRunner) -> None:
@@ -54,11 +49,8 @@ def test_demo_seed_creates_territories_agencies_and_users_once(app: Flask, runne
     assert (count(app, Territory), count(app, Agency), count(app, UserAccount), count(app, Case)) == counts
 
 
-def test_demo_seed_starts_twelve_cases_when_intake_is_deployed(
-    make_app: AppFactory, processes_dir: Path
-) -> None:
-    add_intake(processes_dir)
-    app = make_app(PROCESSES_DIR=processes_dir)
+def test_demo_seed_starts_twelve_cases_when_intake_is_deployed(make_app: AppFactory) -> None:
+    app = make_app(PROCESSES_DIR=ROOT / "processes", FORMS_DIR=ROOT / "forms")
     runner = app.test_cli_runner()
     assert runner.invoke(args=["processes", "deploy"]).exit_code == 0
     result = runner.invoke(args=["demo", "seed"])

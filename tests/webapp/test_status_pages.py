@@ -7,15 +7,12 @@ from pathlib import Path
 from flask.testing import FlaskClient
 
 from tests.webapp.conftest import AppFactory
-from tests.webapp.test_cli_demo_and_deadlines import add_intake
 from webapp import instance_secret_key
 
 
-def test_status_page_lists_deployed_definitions_and_counts_without_personal_data(
-    make_app: AppFactory, processes_dir: Path
-) -> None:
-    add_intake(processes_dir)
-    app = make_app(PROCESSES_DIR=processes_dir)
+def test_status_page_lists_deployed_definitions_and_counts_without_personal_data(make_app: AppFactory) -> None:
+    root = Path(__file__).resolve().parents[2]
+    app = make_app(PROCESSES_DIR=root / "processes", FORMS_DIR=root / "forms")
     runner = app.test_cli_runner()
     assert runner.invoke(args=["processes", "deploy", "--comment", "despliegue de prueba"]).exit_code == 0
     assert runner.invoke(args=["demo", "seed"]).exit_code == 0
@@ -26,7 +23,7 @@ def test_status_page_lists_deployed_definitions_and_counts_without_personal_data
     assert "<code>intake</code>" in html
     assert "despliegue de prueba" in html
     assert "Activo" in html  # cases by status
-    assert "Servicios sociales" in html  # open tasks by agency kind
+    assert "Policía estatal" in html  # open tasks by agency kind
     assert "Persona ficticia" not in html  # no victim or aggressor data
     assert "VG-" not in html  # nor case references
 
