@@ -41,7 +41,7 @@ from engine.persistence import (
     sync_tasks,
     sync_timers,
 )
-from engine.registry import latest_definition, spec_of
+from engine.registry import Runnable, latest_runnable
 from engine.timing import resolve_when
 from forms import FormDefinition, run_checks, validate_data
 
@@ -118,26 +118,24 @@ def start_process(
     a new incident replaces the pending follow-up cycle. With `forms`, `data` comes from a
     person and must pass the start event's `form`.
     """
-    definition = latest_definition(session, process_key)
-    assert definition is not None  # required=True raises instead
-    bundle = spec_of(definition)
+    definition = latest_runnable(session, process_key)
     context = case_context(case)
-    start = spiff.start_properties(bundle)
+    start = spiff.start_properties(definition.bundle)
     if forms is not None:
         data = validated_data(start.get("form"), data, forms, context, f"the start of {process_key}")
     declared = [key.strip() for key in start.get("replaces", "").split(",") if key.strip()]
     for key in dict.fromkeys([*replaces, *declared]):
         cancel_processes(session, case, key, now=now, actor=actor, reason=f"replaced by {process_key}")
-    run = spiff.Run.start(bundle, {**context, **data}, now)
+    run = spiff.Run.start(definition.bundle, {**context, **data}, now)
     instance = ProcessInstance(
-        case_id=case.id, definition_id=definition.id, process_key=process_key, status="running",
+        case_id=case.id, definition_id=definition.definition_id, process_key=process_key, status="running",
         state="", serializer_version=spiff.SERIALIZER_VERSION, started_at=now,
     )
     session.add(instance)
     session.flush()
     record(session, case, "instance_started", now, actor, instance=instance,
            data={"process": process_key, "version": definition.version})
-    _after_step(session, case, instance, run, now, actor)
+    _after_step(session, case, instance, run, definition, now, actor)
     return instance
 
 
@@ -161,7 +159,7 @@ def cancel_processes(
     ).scalars().all()
     for instance in running:
         remove_instance_rows(session, instance)
-        instance.status, instance.ended_at = "cancelled", now
+        instance.status, instance.ended_at, instance.state, instance.next_timer_at = "cancelled", now, "", None
         record(session, case, "instance_cancelled", now, actor, instance=instance, data={"reason": reason})
         count += 1
     session.flush()
@@ -206,12 +204,12 @@ def complete_task(
     if instance is None or instance.status != "running":
         raise ConflictError("the process of this task is no longer running")
     case = lock_case(session, task.case_id)
-    run = load_run(session, instance)
+    run, definition = load_run(session, instance)
     submitted = validated_data(task.form, data, forms, run.task_data(task.task_guid), task.element_id)
     run.complete(task.task_guid, submitted, now)
     record(session, case, "completed", now, actor, task=task, data=submitted)
     session.delete(task)
-    _after_step(session, case, instance, run, now, actor, done_guid=task.task_guid)
+    _after_step(session, case, instance, run, definition, now, actor, done_guid=task.task_guid)
     return instance
 
 
@@ -318,31 +316,33 @@ def fire_timer(session: Session, timer: DueTimer, now: datetime) -> bool:
         session.delete(timer)
         return True
     case = lock_case(session, instance.case_id)
-    run = load_run(session, instance)
+    run, definition = load_run(session, instance)
     run.advance(now)
     record(session, case, "timer_fired", now, actor, instance=instance,
            data={"scheduled_for": timer.fire_at.isoformat()})
-    _after_step(session, case, instance, run, now, actor)
+    _after_step(session, case, instance, run, definition, now, actor, timer_fired=True)
     return True
 
 
 # --- After every step ---------------------------------------------------------------------------
 def _after_step(
-    session: Session, case: Case, instance: ProcessInstance, run: spiff.Run, now: datetime, actor: Actor,
-    *, done_guid: str | None = None,
+    session: Session, case: Case, instance: ProcessInstance, run: spiff.Run, definition: Runnable,
+    now: datetime, actor: Actor, *, done_guid: str | None = None, timer_fired: bool = False,
 ) -> None:
     """Persist a step: case updates, state, open tasks, timers, and the chain to the next process."""
     _apply_case_updates(case, run.case_updates, now)
-    save_run(instance, run)
     if not run.completed:
-        sync_tasks(session, case, instance, run, now, actor, done_guid=done_guid)
-        sync_timers(session, instance, run)
+        save_run(instance, run)
+        sync_tasks(session, case, instance, run, definition, now, actor, done_guid=done_guid)
+        sync_timers(session, instance, run, fired=timer_fired)
         session.flush()
         return
     remove_instance_rows(session, instance)
     outcome = run.data
-    instance.status, instance.ended_at = "completed", now
+    # A finished workflow's state is not needed again: its record is the history and the outcome.
+    instance.status, instance.ended_at, instance.state, instance.next_timer_at = "completed", now, "", None
     instance.outcome = {k: outcome[k] for k in (NEXT_PROCESS, START_AFTER, NEXT_DATA) if k in outcome}
+    instance.outcome["path"] = run.completed_elements()
     record(session, case, "instance_completed", now, actor, instance=instance, data=instance.outcome)
     session.flush()
     _chain(session, case, outcome, now, actor)
@@ -369,7 +369,7 @@ def _chain(session: Session, case: Case, outcome: Mapping[str, Any], now: dateti
         return
     if not isinstance(next_key, str):
         raise ExecutionError(f"{NEXT_PROCESS} must name a process, got {next_key!r}")
-    latest_definition(session, next_key)  # fail now, inside this transaction, if it does not exist
+    latest_runnable(session, next_key)  # fail now, inside this transaction, if it does not exist
     data = outcome.get(NEXT_DATA) or {}
     after = outcome.get(START_AFTER)
     territory = session.get(Territory, case.territory_id)

@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 
 from engine import spiff
 from engine.actor import Actor
-from engine.assignment import known_kinds, lane_kind, resolve_agencies
+from engine.assignment import resolve_agencies
 from engine.db import is_postgresql
 from engine.errors import ConflictError, NotFoundError
-from engine.models import Case, Definition, DueTimer, OpenTask, ProcessInstance, TaskEvent, Territory
-from engine.registry import spec_of
+from engine.models import Case, DueTimer, OpenTask, ProcessInstance, TaskEvent
+from engine.registry import Runnable, runnable
 from engine.timing import task_timing
 
 
@@ -34,19 +34,19 @@ def lock_case(session: Session, case_id: int) -> Case:
     """Load a case for update (its facts and risk level change with the workflow)."""
     query = select(Case).where(Case.id == case_id)
     if is_postgresql(session):
-        query = query.with_for_update()
+        query = query.with_for_update(of=Case)  # not the joined territory row: towns must not serialise
     case = session.execute(query).scalar_one_or_none()
     if case is None:
         raise NotFoundError(f"case {case_id} does not exist")
     return case
 
 
-def load_run(session: Session, instance: ProcessInstance) -> spiff.Run:
+def load_run(session: Session, instance: ProcessInstance) -> tuple[spiff.Run, Runnable]:
     """Restore an instance's workflow on the definition version it started with."""
-    definition = session.get(Definition, instance.definition_id)
-    if definition is None:
-        raise NotFoundError(f"definition {instance.definition_id} is missing")
-    return spiff.Run.load(spec_of(definition), instance.state)
+    definition = runnable(session, instance.definition_id)
+    if instance.status != "running":
+        raise ConflictError(f"the process is {instance.status}: its workflow state is not kept")
+    return spiff.Run.load(definition.bundle, instance.state), definition
 
 
 def save_run(instance: ProcessInstance, run: spiff.Run) -> None:
@@ -78,8 +78,8 @@ def record(
 
 
 def sync_tasks(
-    session: Session, case: Case, instance: ProcessInstance, run: spiff.Run, now: datetime, actor: Actor,
-    *, done_guid: str | None = None,
+    session: Session, case: Case, instance: ProcessInstance, run: spiff.Run, definition: Runnable,
+    now: datetime, actor: Actor, *, done_guid: str | None = None,
 ) -> list[OpenTask]:
     """Make open_task rows match the workflow's READY user tasks; return the rows created.
 
@@ -98,11 +98,9 @@ def sync_tasks(
     fresh = [task for guid, task in ready.items() if guid not in existing]
     if not fresh:
         return []
-    kinds = known_kinds(session)
-    kind_of = {task.guid: lane_kind(task.spec.lane, kinds) for task in fresh}
+    kind_of = {task.guid: definition.task_kinds.get(task.spec.element_id) for task in fresh}
     agencies = resolve_agencies(session, case.territory_id, {k for k in kind_of.values() if k})
-    territory = session.get(Territory, case.territory_id)
-    region = territory.region if territory else None
+    region = case.territory.region
     created = []
     for task in fresh:
         timing = task_timing(task.spec.properties, task.data, now, region, task.boundary_timer_at)
@@ -122,20 +120,21 @@ def sync_tasks(
     return created
 
 
-def sync_timers(session: Session, instance: ProcessInstance, run: spiff.Run) -> None:
-    """Keep one due_timer row per instance at the earliest timer its workflow waits on."""
+def sync_timers(session: Session, instance: ProcessInstance, run: spiff.Run, *, fired: bool = False) -> None:
+    """Keep one due_timer row per instance at the earliest timer its workflow waits on.
+
+    `instance.next_timer_at` mirrors that row, so a step that changes no timer costs no query;
+    after a timer fired (`fired`), the row is replaced even if the time looks the same.
+    """
     waiting = [] if run.completed else run.waiting_timers()
-    existing = session.execute(
-        select(DueTimer).where(DueTimer.instance_id == instance.id, DueTimer.kind == "bpmn_timer")
-    ).scalars().all()
     wanted = min(waiting) if waiting else None
-    if len(existing) == 1 and wanted is not None and existing[0].fire_at == wanted:
+    if wanted == instance.next_timer_at and not fired:
         return
-    for row in existing:
-        session.delete(row)
+    session.execute(delete(DueTimer).where(DueTimer.instance_id == instance.id, DueTimer.kind == "bpmn_timer"))
     if wanted is not None:
         session.add(DueTimer(kind="bpmn_timer", case_id=instance.case_id, instance_id=instance.id,
                              fire_at=wanted, attempts=0))
+    instance.next_timer_at = wanted
 
 
 def remove_instance_rows(session: Session, instance: ProcessInstance) -> None:

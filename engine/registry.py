@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine import spiff
-from engine.assignment import known_kinds
+from engine.assignment import known_kinds, lane_kind
 from engine.errors import DefinitionError, NotFoundError, Problem
 from engine.models import Definition
 from engine.validation import check_sources
@@ -95,6 +95,7 @@ def deploy(
     if problems:
         raise DefinitionError(problems)
     result = DeployResult()
+    kinds = known_kinds(session)
     decision_hashes: dict[str, str] = {}
     for key, (name, file_name, source) in sorted(decisions.items()):
         digest = _sha(source)
@@ -110,8 +111,9 @@ def deploy(
         parts += [f"{p}" for p in sorted(parsed.called_processes)]
         digest = _sha("\n".join(parts))
         spec = spiff.spec_to_dict(parsed.bundle)
+        task_kinds = {task.element_id: lane_kind(task.lane, kinds) for task in parsed.user_tasks}
         created = _new_version(session, "process", key, parsed.name, parsed.file_name, digest, source,
-                               spec, actor, now, comment)
+                               spec, actor, now, comment, task_kinds)
         (result.created.append(created) if created else result.unchanged.append(key))
     session.flush()
     return result
@@ -120,6 +122,7 @@ def deploy(
 def _new_version(
     session: Session, kind: str, key: str, name: str, file_name: str, digest: str, source: str,
     spec: dict[str, object] | None, actor: str, now: datetime, comment: str,
+    task_kinds: dict[str, str | None] | None = None,
 ) -> Definition | None:
     latest = latest_definition(session, key, kind=kind, required=False)
     if latest is not None and latest.content_hash == digest:
@@ -127,7 +130,7 @@ def _new_version(
     definition = Definition(
         kind=kind, key=key, name=name, file_name=file_name,
         version=(latest.version + 1) if latest else 1, content_hash=digest, source=source,
-        spec=spec, deployed_by=actor, deployed_at=now, comment=comment,
+        spec=spec, task_kinds=task_kinds, deployed_by=actor, deployed_at=now, comment=comment,
     )
     session.add(definition)
     return definition
@@ -166,22 +169,51 @@ def _current_sources(session: Session) -> dict[str, bytes]:
     return {file_name: source.encode("utf-8") for file_name, source in rows}
 
 
-def spec_of(definition: Definition) -> spiff.SpecBundle:
-    """Return the restored spec of a process version (cached: versions never change)."""
-    if definition.spec is None:
-        raise NotFoundError(f"definition {definition.key} v{definition.version} is not a process")
-    return _restore_spec(definition.key, definition.content_hash, definition.spec)
+@dataclass(frozen=True)
+class Runnable:
+    """What running a process version needs: its restored spec and the agency kind of each task."""
+
+    definition_id: int
+    key: str
+    version: int
+    bundle: spiff.SpecBundle
+    task_kinds: dict[str, str | None]
 
 
-def _restore_spec(key: str, content_hash: str, spec: Mapping[str, object]) -> spiff.SpecBundle:
-    cached = _SPEC_CACHE.get((key, content_hash))
-    if cached is None:
-        cached = spiff.spec_from_dict(spec)
-        _SPEC_CACHE[(key, content_hash)] = cached
+def latest_runnable(session: Session, key: str) -> Runnable:
+    """Return the newest version of a process, ready to start."""
+    found = session.execute(
+        select(Definition.id).where(Definition.kind == "process", Definition.key == key)
+        .order_by(Definition.version.desc()).limit(1)
+    ).scalar_one_or_none()
+    if found is None:
+        raise NotFoundError(f"no deployed process named {key!r}")
+    return runnable(session, found)
+
+
+def runnable(session: Session, definition_id: int) -> Runnable:
+    """Return a process version ready to run, cached in memory (versions never change)."""
+    cache_key = (str(session.get_bind().engine.url), definition_id)
+    cached = _RUNNABLE_CACHE.get(cache_key)
+    if cached is not None:
+        return cached
+    row = session.execute(
+        select(Definition.key, Definition.version, Definition.spec, Definition.task_kinds)
+        .where(Definition.id == definition_id, Definition.kind == "process")
+    ).one_or_none()
+    if row is None or row.spec is None:
+        raise NotFoundError(f"process definition {definition_id} does not exist")
+    cached = Runnable(definition_id, row.key, row.version, spiff.spec_from_dict(row.spec), dict(row.task_kinds or {}))
+    _RUNNABLE_CACHE[cache_key] = cached
     return cached
 
 
-_SPEC_CACHE: dict[tuple[str, str], spiff.SpecBundle] = {}
+_RUNNABLE_CACHE: dict[tuple[str, int], Runnable] = {}
+
+
+def forget_cached_definitions() -> None:
+    """Empty the in-memory definition cache (after a database is wiped and its ids start again)."""
+    _RUNNABLE_CACHE.clear()
 
 
 def _sha(text: str) -> str:

@@ -365,6 +365,15 @@ class Run:
             )
         return result
 
+    def completed_elements(self) -> list[str]:
+        """List the BPMN element ids the workflow went through, in order (for diagrams and audits)."""
+        done = [
+            task for task in self.workflow.get_tasks(state=TaskState.COMPLETED)
+            if getattr(task.task_spec, "bpmn_id", None)
+        ]
+        done.sort(key=lambda task: task.last_state_change)
+        return list(dict.fromkeys(task.task_spec.bpmn_id for task in done))
+
     def waiting_timers(self) -> list[datetime]:
         """Return when each timer the workflow waits on will fire."""
         result = []

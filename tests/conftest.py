@@ -20,6 +20,7 @@ from engine.clock import FakeClock
 from engine.db import Base, make_engine
 from engine.models import Agency, AgencyKind, Territory, UserAccount
 from engine.models.agency import DEFAULT_KINDS
+from engine.registry import forget_cached_definitions
 
 PG_ADMIN_DSN = os.environ.get("COORDINA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -63,6 +64,7 @@ def _truncate_all(engine: Engine) -> None:
     names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    forget_cached_definitions()  # ids start again: cached definitions would be someone else's
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

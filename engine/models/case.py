@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.db import Base
+from engine.models.territory import Territory
 
 CASE_STATUSES = ("active", "inactive", "supervised_inactivation", "on_hold", "closed")
 
@@ -21,6 +22,8 @@ class Case(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(32), unique=True)  # VG-2026-000123
     territory_id: Mapped[int] = mapped_column(ForeignKey("territory.id"), index=True)
+    # Loaded with the case: its region decides working days on every step.
+    territory: Mapped[Territory] = relationship(lazy="joined", innerjoin=True)
     status: Mapped[str] = mapped_column(String(32), default="active", index=True)
     risk_level: Mapped[str | None] = mapped_column(String(32), index=True)
     # Small, bounded facts the protocol carries from one instance to the next (flags, dates...).

@@ -29,6 +29,8 @@ class Definition(Base):
     # The serialized SpiffWorkflow spec (process + subprocess specs): stored once per version,
     # never inside the instances that run on it.
     spec: Mapped[dict[str, Any] | None]
+    # For a process: the agency kind of each user task, resolved from its lane when deployed.
+    task_kinds: Mapped[dict[str, Any] | None]
     deployed_by: Mapped[str] = mapped_column(String(80))
     deployed_at: Mapped[datetime]
     comment: Mapped[str] = mapped_column(Text, default="")

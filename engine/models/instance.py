@@ -23,11 +23,14 @@ class ProcessInstance(Base):
     definition_id: Mapped[int] = mapped_column(ForeignKey("definition.id"), index=True)
     process_key: Mapped[str] = mapped_column(String(120))
     status: Mapped[str] = mapped_column(String(16), default="running")
-    state: Mapped[str] = mapped_column(Text)  # SpiffWorkflow state without the spec
+    # SpiffWorkflow state without the spec; emptied when the instance ends (history keeps the record).
+    state: Mapped[str] = mapped_column(Text)
     serializer_version: Mapped[str] = mapped_column(String(16))
     row_version: Mapped[int] = mapped_column(Integer, default=1)
     started_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
+    # The earliest BPMN timer the workflow waits on (mirrors its due_timer row; saves a query per step).
+    next_timer_at: Mapped[datetime | None]
     # The final workflow data of a finished instance: what decided the next step of the case.
     outcome: Mapped[dict[str, Any] | None]
 

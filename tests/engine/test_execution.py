@@ -289,7 +289,7 @@ def test_an_instance_saved_mid_run_resumes_in_a_fresh_session(
     assert isinstance(session_factory, sessionmaker)
     with session_factory() as fresh:
         instance = fresh.execute(select(ProcessInstance).where(ProcessInstance.case_id == case.id)).scalar_one()
-        run = load_run(fresh, instance)
+        run, _ = load_run(fresh, instance)
         assert run.workflow.script_engine is spiff.SCRIPT_ENGINE
         [ready] = run.ready_tasks()
         assert ready.spec.element_id == "police_check"

@@ -85,7 +85,7 @@ def test_a_new_instance_uses_the_new_decision_and_a_running_one_keeps_its_own(
     session.commit()
     due = {}
     for instance in (before, after):
-        [ready] = load_run(session, instance).ready_tasks()
+        [ready] = load_run(session, instance)[0].ready_tasks()
         due[instance.id] = ready.data["reassessment_period"]
     assert due == {before.id: "P30D", after.id: "P21D"}
     assert session.get(ProcessInstance, before.id).definition_id != after.definition_id  # type: ignore[union-attr]
@@ -214,7 +214,7 @@ def test_a_restored_workflow_still_runs_scripts_in_the_sandbox(
     _, instance = start_case(session, territory_id=world.territory.id, process_key="simple", data={},
                              now=clock.now() + timedelta(0), actor=world.actor("health_centre"))
     session.commit()
-    run = load_run(session, instance)
+    run, _ = load_run(session, instance)
     [ready] = run.ready_tasks()
     task = run.workflow.get_tasks(spec_name="review")[0]
     engine = run.workflow.script_engine

@@ -133,7 +133,7 @@ class Protocol:
         task = self.task(case, element_id)
         instance = self.session.get(ProcessInstance, task.instance_id)
         assert instance is not None
-        return load_run(self.session, instance).task_data(task.task_guid)
+        return load_run(self.session, instance)[0].task_data(task.task_guid)
 
     def timers(self) -> int:
         fired = run_due_timers(self.session, self.clock.now()).fired
