@@ -5,7 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FLASK := $(BIN)/flask --app webapp
 
-.PHONY: run test lint venv
+NODE_STAMP := node_modules/.package-lock.json
+
+.PHONY: run test lint venv diagrams
 
 # Create the virtualenv once; reinstall whenever pyproject.toml is newer than the stamp.
 $(BIN)/python:
@@ -17,14 +19,25 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 venv: $(STAMP)
 
+# npm packages (bpmn-js, playwright-core) exactly as package-lock.json pins them.
+$(NODE_STAMP): package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
 run: venv
 	$(FLASK) db upgrade
 	$(FLASK) processes deploy --comment "despliegue inicial"
 	$(FLASK) demo seed
 	$(FLASK) run --host 127.0.0.1 --port 5000
 
-test: venv
+test: venv $(NODE_STAMP)
 	$(BIN)/python -m pytest
+
+# Lay out the BPMN diagrams, render their pictures and rewrite processes/README.md's tables.
+diagrams: venv $(NODE_STAMP)
+	$(BIN)/python -m tools.bpmn_layout processes/*.bpmn
+	npm run diagrams
+	$(BIN)/python -m tools.process_docs
 
 lint: venv
 	$(BIN)/ruff check .

@@ -26,6 +26,13 @@ PG_ADMIN_DSN = os.environ.get("COORDINA_TEST_PG", "postgresql://postgres@127.0.0
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def unavailable(reason: str) -> None:
+    """Skip a test whose real part is missing here, or fail it in CI, where everything must run."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: these tests must run)")
+    pytest.skip(reason)
+
+
 def _pg_unavailable_reason() -> str | None:
     try:
         with psycopg.connect(PG_ADMIN_DSN, connect_timeout=3):
@@ -39,9 +46,7 @@ def pg_url() -> Iterator[str]:
     """Create a throw-away PostgreSQL database for the session (required in CI)."""
     reason = _pg_unavailable_reason()
     if reason:
-        if IN_CI:
-            pytest.fail(f"{reason} (CI=true: PostgreSQL tests must run)")
-        pytest.skip(reason)
+        unavailable(reason)
     name = f"coordina_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')

@@ -174,10 +174,11 @@ def test_edges_are_orthogonal_and_leave_and_enter_their_shapes(root: etree._Elem
             assert x1 == x2 or y1 == y2, edge.get("bpmnElement")
         flow = flows[edge.get("bpmnElement")]
         sx, sy, sw, sh = shapes[flow.get("sourceRef")]
-        tx, ty, _tw, th = shapes[flow.get("targetRef")]
+        tx, ty, tw, th = shapes[flow.get("targetRef")]
         assert points[0][0] in (sx + sw, sx + sw / 2)  # out of the right side, or down from the bottom
         assert sy <= points[0][1] <= sy + sh
-        assert points[-1] == (tx, ty + th / 2)  # into the left side of the target
+        # into the left side of the target (or the bottom corner of a gateway, from a channel below it)
+        assert points[-1] in ((tx, ty + th / 2), (tx + tw / 2, ty + th))
 
 
 def test_events_and_gateways_have_labels(root: etree._Element) -> None:
@@ -249,3 +250,64 @@ def test_a_process_without_lanes_or_diagram_gets_a_pool(tmp_path: Path) -> None:
     assert set(shapes) == {"p_pool", "s", "t", "e"}
     assert shapes["s"][0] < shapes["t"][0] < shapes["e"][0]  # left to right
     assert result.data.count(b"\n") > 10  # an unformatted file comes out pretty-printed
+
+
+# Two lanes with a parallel split/join across them and an exclusive decision whose "no" branch
+# skips a task: exercises branches leaving a gateway's bottom and channels under a track.
+SPLIT_BPMN = """<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    id="split_defs" targetNamespace="x">
+  <bpmn:process id="split" isExecutable="true">
+    <bpmn:laneSet id="split_lanes">
+      <bpmn:lane id="la" name="Mesa"><bpmn:flowNodeRef>s</bpmn:flowNodeRef><bpmn:flowNodeRef>fork</bpmn:flowNodeRef>
+        <bpmn:flowNodeRef>a1</bpmn:flowNodeRef><bpmn:flowNodeRef>a2</bpmn:flowNodeRef>
+        <bpmn:flowNodeRef>join</bpmn:flowNodeRef><bpmn:flowNodeRef>q</bpmn:flowNodeRef>
+        <bpmn:flowNodeRef>extra</bpmn:flowNodeRef><bpmn:flowNodeRef>merge</bpmn:flowNodeRef>
+        <bpmn:flowNodeRef>e</bpmn:flowNodeRef></bpmn:lane>
+      <bpmn:lane id="lb" name="Juzgado"><bpmn:flowNodeRef>b1</bpmn:flowNodeRef></bpmn:lane>
+    </bpmn:laneSet>
+    <bpmn:startEvent id="s"/><bpmn:parallelGateway id="fork"/><bpmn:task id="a1" name="A1"/>
+    <bpmn:task id="a2" name="A2"/><bpmn:task id="b1" name="B1"/><bpmn:parallelGateway id="join"/>
+    <bpmn:exclusiveGateway id="q" name="¿Más?" default="no"/><bpmn:task id="extra" name="Extra"/>
+    <bpmn:exclusiveGateway id="merge"/><bpmn:endEvent id="e"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="fork"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="fork" targetRef="a1"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="fork" targetRef="a2"/>
+    <bpmn:sequenceFlow id="f4" sourceRef="fork" targetRef="b1"/>
+    <bpmn:sequenceFlow id="f5" sourceRef="a1" targetRef="join"/>
+    <bpmn:sequenceFlow id="f6" sourceRef="a2" targetRef="join"/>
+    <bpmn:sequenceFlow id="f7" sourceRef="b1" targetRef="join"/>
+    <bpmn:sequenceFlow id="f8" sourceRef="join" targetRef="q"/>
+    <bpmn:sequenceFlow id="yes" name="Sí" sourceRef="q" targetRef="extra">
+      <bpmn:conditionExpression>more</bpmn:conditionExpression></bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="no" name="No" sourceRef="q" targetRef="merge"/>
+    <bpmn:sequenceFlow id="f9" sourceRef="extra" targetRef="merge"/>
+    <bpmn:sequenceFlow id="f10" sourceRef="merge" targetRef="e"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_splits_joins_and_skips_stay_clear_of_the_shapes() -> None:
+    result = layout_bytes(SPLIT_BPMN.encode())
+    root = etree.fromstring(result.data)
+    VALIDATOR.validate(etree.ElementTree(root))
+    shapes = {s.get("bpmnElement"): _bounds(s) for s in root.iterfind(".//bpmndi:BPMNShape", NS)}
+    lanes = {"la": {"s", "fork", "a1", "a2", "join", "q", "extra", "merge", "e"}, "lb": {"b1"}}
+    for lane, members in lanes.items():
+        for node in members:
+            assert _inside(shapes[node], shapes[lane]), node
+    nodes = sorted(lanes["la"] | lanes["lb"])
+    assert shapes["a1"][0] == shapes["a2"][0] == shapes["b1"][0]  # the branches share a column
+    assert shapes["a1"][1] < shapes["a2"][1]  # stacked in the lane
+    for edge in root.iterfind(".//bpmndi:BPMNEdge", NS):
+        points = [(float(p.get("x", "")), float(p.get("y", ""))) for p in edge.iterfind("di:waypoint", NS)]
+        for (x1, y1), (x2, y2) in itertools.pairwise(points):
+            assert x1 == x2 or y1 == y2
+            for node in nodes:  # no segment runs through a shape other than its own ends
+                x, y, w, h = shapes[node]
+                inside_x = max(min(x1, x2), x + 1) < min(max(x1, x2), x + w - 1) or x + 1 < x1 < x + w - 1
+                inside_y = max(min(y1, y2), y + 1) < min(max(y1, y2), y + h - 1) or y + 1 < y1 < y + h - 1
+                assert not (inside_x and inside_y), (edge.get("bpmnElement"), node)
+    skip = root.find(".//bpmndi:BPMNEdge[@bpmnElement='no']", NS)
+    assert skip is not None
+    assert len(skip.findall("di:waypoint", NS)) == 4  # down from "¿Más?", along, up into the merge

@@ -1,0 +1,89 @@
+"""Every file of processes/ and forms/ is deployable, documented, and drawn as it is."""
+
+from __future__ import annotations
+
+import filecmp
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from sqlalchemy.orm import Session
+
+from engine.registry import read_directory, validate
+from forms import load_catalog
+from tests.conftest import World, unavailable
+from tests.processes.conftest import FORMS, PROCESSES, ROOT
+from tools import bpmn_layout, process_docs
+
+BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
+SPIFF = "{http://spiffworkflow.org/bpmn/schema/1.0/core}"
+
+
+def _properties(element: etree._Element) -> dict[str, str]:
+    path = f"{BPMN}extensionElements/{SPIFF}properties/{SPIFF}property"
+    return {p.get("name", ""): p.get("value", "") for p in element.iterfind(path)}
+
+
+def _bpmn_trees() -> dict[str, etree._ElementTree]:
+    return {path.name: etree.parse(str(path)) for path in sorted(PROCESSES.glob("*.bpmn"))}
+
+
+def test_every_process_and_decision_file_passes_deploy_time_validation(session: Session, world: World) -> None:
+    forms, form_problems = load_catalog(FORMS)
+    assert form_problems == []
+    processes, decisions, problems = validate(session, read_directory(PROCESSES), forms)
+    assert [str(p) for p in problems] == []
+    assert set(processes) == {"intake", "followup", "incident", "inactivation"}
+    assert set(decisions) == {"risk_points", "risk_level", "police_measures", "reassessment_period",
+                              "inactivation_policy"}
+
+
+def test_every_form_is_used_by_a_step_of_the_protocol() -> None:
+    forms, _ = load_catalog(FORMS)
+    used = {
+        _properties(element).get("form")
+        for tree in _bpmn_trees().values()
+        for element in tree.getroot().iter(f"{BPMN}userTask", f"{BPMN}startEvent")
+    }
+    assert set(forms) - used == set()
+
+
+def test_every_user_task_has_a_deadline() -> None:
+    missing = []
+    for name, tree in _bpmn_trees().items():
+        attached = {b.get("attachedToRef") for b in tree.getroot().iter(f"{BPMN}boundaryEvent")
+                    if b.find(f"{BPMN}timerEventDefinition") is not None}
+        for task in tree.getroot().iter(f"{BPMN}userTask"):
+            if not _properties(task).get("due") and task.get("id") not in attached:
+                missing.append(f"{name}:{task.get('id')}")
+    assert missing == []
+
+
+def test_the_diagrams_are_laid_out_for_the_current_files() -> None:
+    assert bpmn_layout.main(["--check", *map(str, sorted(PROCESSES.glob("*.bpmn")))]) == 0
+
+
+def test_the_readme_tables_list_the_current_steps() -> None:
+    assert process_docs.main(["--check"]) == 0
+
+
+def test_the_pictures_are_rendered_from_the_current_files(tmp_path: Path) -> None:
+    node = shutil.which("node")
+    if node is None or not Path("/usr/bin/chromium").exists() or not (ROOT / "node_modules" / "bpmn-js").exists():
+        unavailable("needs node, npm ci and chromium to render the diagrams")
+    files = sorted(str(p) for p in PROCESSES.glob("*.bpmn"))
+    run = subprocess.run([node, str(ROOT / "tools" / "render_diagrams.mjs"), "--out", str(tmp_path), *files],  # noqa: S603
+                         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr
+    stale = [p.name for p in sorted(tmp_path.glob("*.svg"))
+             if not filecmp.cmp(p, PROCESSES / "img" / p.name, shallow=False)]
+    assert stale == [], "run `npm run diagrams` and commit processes/img"
+
+
+@pytest.mark.parametrize("name", ["intake", "followup", "incident", "inactivation"])
+def test_the_readme_shows_each_diagram(name: str) -> None:
+    readme = (PROCESSES / "README.md").read_text(encoding="utf-8")
+    assert f"(img/{name}.svg)" in readme
+    assert (PROCESSES / "img" / f"{name}.svg").exists()

@@ -1,0 +1,1 @@
+"""Developer tools for Coordina (diagram layout and rendering)."""
