@@ -87,3 +87,24 @@ def test_the_readme_shows_each_diagram(name: str) -> None:
     readme = (PROCESSES / "README.md").read_text(encoding="utf-8")
     assert f"(img/{name}.svg)" in readme
     assert (PROCESSES / "img" / f"{name}.svg").exists()
+
+
+@pytest.mark.parametrize("name", ["intake", "followup", "incident", "inactivation"])
+def test_a_standard_modeller_reads_and_writes_the_file_without_losing_our_extensions(
+    name: str, session: Session, world: World, tmp_path: Path
+) -> None:
+    node = shutil.which("node")
+    if node is None or not (ROOT / "node_modules" / "bpmn-moddle").exists():
+        unavailable("needs node and npm ci (bpmn-moddle, the model layer of bpmn.io and Camunda Modeler)")
+    run = subprocess.run([node, str(ROOT / "tools" / "moddle_roundtrip.mjs"), str(PROCESSES / f"{name}.bpmn")],  # noqa: S603
+                         cwd=ROOT, capture_output=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr.decode()
+    forms, _ = load_catalog(FORMS)
+    files = [f for f in read_directory(PROCESSES) if f.name != f"{name}.bpmn"]
+    original, _, problems = validate(session, read_directory(PROCESSES), forms)
+    assert problems == []
+    files.append(type(files[0])(f"{name}.bpmn", run.stdout))
+    again, _, problems = validate(session, files, forms)
+    assert [str(p) for p in problems] == []
+    assert again[name].user_tasks == original[name].user_tasks  # ids, names, lanes, form, due, ...
+    assert again[name].called_decisions == original[name].called_decisions
