@@ -5,8 +5,8 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from engine.models import Agency, AgencyKind, agency_territory
 
@@ -33,10 +33,31 @@ def known_kinds(session: Session) -> dict[str, str]:
 
 
 def resolve_agencies(session: Session, territory_id: int, kinds: Iterable[str]) -> dict[str, int]:
-    """Map each agency kind to the active agency serving the territory (lowest id if several)."""
-    wanted = set(kinds)
+    """Map each agency kind to the active agency serving the territory (lowest id if several).
+
+    Remembered for the rest of the transaction: a timer pass resolves the same few kinds of the
+    same territories again and again.
+    """
+    wanted = frozenset(kinds)
     if not wanted:
         return {}
+    memo: dict[tuple[int, frozenset[str]], dict[str, int]] = session.info.setdefault(_MEMO, {})
+    key = (territory_id, wanted)
+    if key not in memo:
+        memo[key] = _resolve(session, territory_id, wanted)
+    return dict(memo[key])
+
+
+_MEMO = "coordina_agency_memo"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_agencies(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the outermost transaction ended: agencies may change now
+        session.info.pop(_MEMO, None)
+
+
+def _resolve(session: Session, territory_id: int, wanted: frozenset[str]) -> dict[str, int]:
     rows = session.execute(
         select(Agency.kind, Agency.id)
         .join(agency_territory, agency_territory.c.agency_id == Agency.id)

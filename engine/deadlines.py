@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from engine.db import is_postgresql
 from engine.execution import fire_timer
-from engine.models import DueTimer
+from engine.models import Case, DueTimer, ProcessInstance
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,16 @@ def run_due_timers(session: Session, now: datetime, *, limit: int = 5000) -> Tim
     if is_postgresql(session):
         query = query.with_for_update(skip_locked=True)
     report = TimerReport()
-    for timer in session.execute(query).scalars().all():
+    timers = session.execute(query).scalars().all()
+    instances, cases = _lock_batch(session, timers)
+    for timer in timers:
+        instance = instances.get(timer.instance_id) if timer.instance_id is not None else None
+        case = cases.get(timer.case_id)
+        if case is None or (timer.instance_id is not None and instance is None):
+            continue  # another transaction holds the case or the instance: the next pass takes it
         try:
             with session.begin_nested():
-                fired = fire_timer(session, timer, now)
+                fired = fire_timer(session, timer, now, instance=instance, case=case)
         except Exception as exc:  # one broken timer must not stop the others; it is retried
             report.failed += 1
             report.errors.append(f"timer {timer.id}: {exc}")
@@ -53,6 +60,28 @@ def run_due_timers(session: Session, now: datetime, *, limit: int = 5000) -> Tim
             report.fired += 1
     session.flush()
     return report
+
+
+def _lock_batch(
+    session: Session, timers: Sequence[DueTimer]
+) -> tuple[dict[int, ProcessInstance], dict[int, Case]]:
+    """Lock the instances and cases of a batch of timers in two statements, skipping busy rows."""
+    postgres = is_postgresql(session)
+    instance_ids = {t.instance_id for t in timers if t.instance_id is not None}
+    instances: dict[int, ProcessInstance] = {}
+    if instance_ids:
+        query = select(ProcessInstance).where(ProcessInstance.id.in_(instance_ids))
+        if postgres:
+            query = query.with_for_update(skip_locked=True)
+        instances = {i.id: i for i in session.execute(query).scalars()}
+    case_ids = {t.case_id for t in timers}
+    cases: dict[int, Case] = {}
+    if case_ids:
+        case_query = select(Case).where(Case.id.in_(case_ids))
+        if postgres:
+            case_query = case_query.with_for_update(skip_locked=True, of=Case)
+        cases = {c.id: c for c in session.execute(case_query).scalars()}
+    return instances, cases
 
 
 def _defer(timer: DueTimer, now: datetime, exc: Exception) -> None:

@@ -6,7 +6,7 @@ command, a test) commits once or rolls back, so every operation is all or nothin
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -207,9 +207,9 @@ def complete_task(
     run, definition = load_run(session, instance)
     submitted = validated_data(task.form, data, forms, run.task_data(task.task_guid), task.element_id)
     run.complete(task.task_guid, submitted, now)
-    record(session, case, "completed", now, actor, task=task, data=submitted)
     session.delete(task)
-    _after_step(session, case, instance, run, definition, now, actor, done_guid=task.task_guid)
+    _after_step(session, case, instance, run, definition, now, actor, done_guid=task.task_guid,
+                step_event=lambda: record(session, case, "completed", now, actor, task=task, data=submitted))
     return instance
 
 
@@ -300,27 +300,34 @@ def save_draft(
 
 
 # --- Timers -------------------------------------------------------------------------------------
-def fire_timer(session: Session, timer: DueTimer, now: datetime) -> bool:
-    """Fire one due timer; return False when its instance is busy (left for the next pass)."""
+def fire_timer(
+    session: Session, timer: DueTimer, now: datetime, *, instance: ProcessInstance | None = None,
+    case: Case | None = None,
+) -> bool:
+    """Fire one due timer; return False when its instance is busy (left for the next pass).
+
+    `instance` and `case` may come already locked (the timer pass locks a whole batch at once).
+    """
     actor = Actor.system("timer")
     if timer.kind == "start_process":
         payload = timer.payload or {}
-        case = lock_case(session, timer.case_id)
+        case = case or lock_case(session, timer.case_id)
         session.delete(timer)
         start_process(session, case, payload["process_key"], payload.get("data") or {}, now=now, actor=actor)
         return True
-    instance = lock_instance(session, timer.instance_id or 0, skip_locked=True)
+    instance = instance or lock_instance(session, timer.instance_id or 0, skip_locked=True)
     if instance is None:
         return False
     if instance.status != "running":
         session.delete(timer)
         return True
-    case = lock_case(session, instance.case_id)
+    case = case or lock_case(session, instance.case_id)
     run, definition = load_run(session, instance)
     run.advance(now)
-    record(session, case, "timer_fired", now, actor, instance=instance,
-           data={"scheduled_for": timer.fire_at.isoformat()})
-    _after_step(session, case, instance, run, definition, now, actor, timer_fired=True)
+    scheduled_for = timer.fire_at.isoformat()
+    _after_step(session, case, instance, run, definition, now, actor, timer_fired=True,
+                step_event=lambda: record(session, case, "timer_fired", now, actor, instance=instance,
+                                          data={"scheduled_for": scheduled_for}))
     return True
 
 
@@ -328,15 +335,26 @@ def fire_timer(session: Session, timer: DueTimer, now: datetime) -> bool:
 def _after_step(
     session: Session, case: Case, instance: ProcessInstance, run: spiff.Run, definition: Runnable,
     now: datetime, actor: Actor, *, done_guid: str | None = None, timer_fired: bool = False,
+    step_event: Callable[[], None] | None = None,
 ) -> None:
-    """Persist a step: case updates, state, open tasks, timers, and the chain to the next process."""
+    """Persist a step: case updates, state, open tasks, timers, and the chain to the next process.
+
+    `step_event` records what caused the step; it is added last, so that it and the history of
+    the tasks the step created go to the database in one statement.
+    """
     _apply_case_updates(case, run.case_updates, now)
     if not run.completed:
         save_run(instance, run)
-        sync_tasks(session, case, instance, run, definition, now, actor, done_guid=done_guid)
         sync_timers(session, instance, run, fired=timer_fired)
+        created = sync_tasks(session, case, instance, run, definition, now, actor, done_guid=done_guid)
+        if step_event is not None:
+            step_event()
+        for row in created:
+            record(session, case, "created", now, actor, task=row)
         session.flush()
         return
+    if step_event is not None:
+        step_event()
     remove_instance_rows(session, instance)
     outcome = run.data
     # A finished workflow's state is not needed again: its record is the history and the outcome.

@@ -81,7 +81,7 @@ def sync_tasks(
     session: Session, case: Case, instance: ProcessInstance, run: spiff.Run, definition: Runnable,
     now: datetime, actor: Actor, *, done_guid: str | None = None,
 ) -> list[OpenTask]:
-    """Make open_task rows match the workflow's READY user tasks; return the rows created.
+    """Make open_task rows match the workflow's READY user tasks; return the rows created (unrecorded).
 
     A row whose task is no longer READY (other than `done_guid`, completed by the caller) was
     cancelled by the model (an interrupting timer, a gateway); it is removed and logged.
@@ -114,9 +114,7 @@ def sync_tasks(
         )
         session.add(row)
         created.append(row)
-    session.flush()
-    for row in created:
-        record(session, case, "created", now, actor, task=row)
+    session.flush()  # the new rows get their ids; the caller records their creation
     return created
 
 
@@ -124,17 +122,18 @@ def sync_timers(session: Session, instance: ProcessInstance, run: spiff.Run, *, 
     """Keep one due_timer row per instance at the earliest timer its workflow waits on.
 
     `instance.next_timer_at` mirrors that row, so a step that changes no timer costs no query;
-    after a timer fired (`fired`), the row is replaced even if the time looks the same.
+    after a timer fired (`fired`), the row is replaced even if the time looks the same. The new
+    time is set on the instance before the delete, so the instance is written in one UPDATE.
     """
     waiting = [] if run.completed else run.waiting_timers()
     wanted = min(waiting) if waiting else None
     if wanted == instance.next_timer_at and not fired:
         return
+    instance.next_timer_at = wanted
     session.execute(delete(DueTimer).where(DueTimer.instance_id == instance.id, DueTimer.kind == "bpmn_timer"))
     if wanted is not None:
         session.add(DueTimer(kind="bpmn_timer", case_id=instance.case_id, instance_id=instance.id,
                              fire_at=wanted, attempts=0))
-    instance.next_timer_at = wanted
 
 
 def remove_instance_rows(session: Session, instance: ProcessInstance) -> None:

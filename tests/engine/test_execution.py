@@ -85,6 +85,13 @@ def test_completing_a_task_hands_the_next_step_to_the_next_agency(
     assert history.actor_id == world.users["social_services"].id
     assert history.data == {"note": "visto"}
     assert history.at == clock.now()
+    timeline = session.execute(
+        select(TaskEvent.action, TaskEvent.element_id).where(TaskEvent.case_id == case.id).order_by(TaskEvent.id)
+    ).all()
+    assert [tuple(row) for row in timeline] == [
+        ("case_opened", None), ("instance_started", None), ("created", "review"), ("completed", "review"),
+        ("created", "police_check"),
+    ]
 
 
 @pytest.mark.usefixtures("deployed")

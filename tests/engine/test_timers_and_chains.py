@@ -298,3 +298,22 @@ def test_two_timer_workers_at_once_fire_each_timer_exactly_once(
         select(func.count()).select_from(OpenTask).where(OpenTask.element_id == "chase_court")
     ).scalar_one()
     assert chase == len(cases)
+
+
+@pytest.mark.parametrize("db_engine", ["postgresql"], indirect=True)  # row locks: SQLite locks whole transactions
+@pytest.mark.usefixtures("deployed")
+def test_a_timer_of_a_case_someone_is_working_on_waits_for_the_next_pass(
+    session_factory: sessionmaker[Session], session: Session, world: World, clock: FakeClock
+) -> None:
+    case = start_hearing(session, world, clock)
+    clock.advance(timedelta(hours=73))
+    session.commit()
+    with session_factory() as busy:
+        busy.execute(select(Case).where(Case.id == case.id).with_for_update(of=Case)).scalar_one()
+        with session_factory() as worker:
+            assert run_due_timers(worker, clock.now()).fired == 0  # skipped, not blocked
+            worker.commit()
+        busy.rollback()
+    with session_factory() as worker:
+        assert run_due_timers(worker, clock.now()).fired == 1
+        worker.commit()
