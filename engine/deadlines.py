@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from engine.db import is_postgresql
 from engine.execution import fire_timer
-from engine.models import Case, DueTimer, ProcessInstance
+from engine.models import Case, DueTimer, OpenTask, ProcessInstance
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,10 @@ def run_due_timers(session: Session, now: datetime, *, limit: int = 5000) -> Tim
     report = TimerReport()
     timers = session.execute(query).scalars().all()
     instances, cases = _lock_batch(session, timers)
+    open_tasks: dict[int, list[OpenTask]] = {instance_id: [] for instance_id in instances}
+    if instances:
+        for row in session.execute(select(OpenTask).where(OpenTask.instance_id.in_(instances))).scalars():
+            open_tasks[row.instance_id].append(row)
     for timer in timers:
         instance = instances.get(timer.instance_id) if timer.instance_id is not None else None
         case = cases.get(timer.case_id)
@@ -49,7 +53,8 @@ def run_due_timers(session: Session, now: datetime, *, limit: int = 5000) -> Tim
             continue  # another transaction holds the case or the instance: the next pass takes it
         try:
             with session.begin_nested():
-                fired = fire_timer(session, timer, now, instance=instance, case=case)
+                fired = fire_timer(session, timer, now, instance=instance, case=case,
+                                   open_tasks=open_tasks.get(instance.id) if instance is not None else None)
         except Exception as exc:  # one broken timer must not stop the others; it is retried
             report.failed += 1
             report.errors.append(f"timer {timer.id}: {exc}")

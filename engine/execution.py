@@ -302,11 +302,12 @@ def save_draft(
 # --- Timers -------------------------------------------------------------------------------------
 def fire_timer(
     session: Session, timer: DueTimer, now: datetime, *, instance: ProcessInstance | None = None,
-    case: Case | None = None,
+    case: Case | None = None, open_tasks: Sequence[OpenTask] | None = None,
 ) -> bool:
     """Fire one due timer; return False when its instance is busy (left for the next pass).
 
-    `instance` and `case` may come already locked (the timer pass locks a whole batch at once).
+    `instance`, `case` and the instance's `open_tasks` may come already loaded and locked: the
+    timer pass loads a whole batch at once.
     """
     actor = Actor.system("timer")
     if timer.kind == "start_process":
@@ -325,7 +326,7 @@ def fire_timer(
     run, definition = load_run(session, instance)
     run.advance(now)
     scheduled_for = timer.fire_at.isoformat()
-    _after_step(session, case, instance, run, definition, now, actor, timer_fired=True,
+    _after_step(session, case, instance, run, definition, now, actor, timer_fired=True, open_tasks=open_tasks,
                 step_event=lambda: record(session, case, "timer_fired", now, actor, instance=instance,
                                           data={"scheduled_for": scheduled_for}))
     return True
@@ -335,7 +336,7 @@ def fire_timer(
 def _after_step(
     session: Session, case: Case, instance: ProcessInstance, run: spiff.Run, definition: Runnable,
     now: datetime, actor: Actor, *, done_guid: str | None = None, timer_fired: bool = False,
-    step_event: Callable[[], None] | None = None,
+    step_event: Callable[[], None] | None = None, open_tasks: Sequence[OpenTask] | None = None,
 ) -> None:
     """Persist a step: case updates, state, open tasks, timers, and the chain to the next process.
 
@@ -346,7 +347,8 @@ def _after_step(
     if not run.completed:
         save_run(instance, run)
         sync_timers(session, instance, run, fired=timer_fired)
-        created = sync_tasks(session, case, instance, run, definition, now, actor, done_guid=done_guid)
+        created = sync_tasks(session, case, instance, run, definition, now, actor, done_guid=done_guid,
+                             existing_rows=open_tasks)
         if step_event is not None:
             step_event()
         for row in created:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -79,7 +79,7 @@ def record(
 
 def sync_tasks(
     session: Session, case: Case, instance: ProcessInstance, run: spiff.Run, definition: Runnable,
-    now: datetime, actor: Actor, *, done_guid: str | None = None,
+    now: datetime, actor: Actor, *, done_guid: str | None = None, existing_rows: Sequence[OpenTask] | None = None,
 ) -> list[OpenTask]:
     """Make open_task rows match the workflow's READY user tasks; return the rows created (unrecorded).
 
@@ -87,10 +87,9 @@ def sync_tasks(
     cancelled by the model (an interrupting timer, a gateway); it is removed and logged.
     """
     ready = {task.guid: task for task in run.ready_tasks()}
-    existing = {
-        row.task_guid: row
-        for row in session.execute(select(OpenTask).where(OpenTask.instance_id == instance.id)).scalars()
-    }
+    if existing_rows is None:  # the timer pass loads them for a whole batch at once
+        existing_rows = session.execute(select(OpenTask).where(OpenTask.instance_id == instance.id)).scalars().all()
+    existing = {row.task_guid: row for row in existing_rows}
     for guid, row in existing.items():
         if guid not in ready and guid != done_guid:
             record(session, case, "cancelled", now, actor, task=row)
