@@ -30,6 +30,7 @@ from engine.models import (
     Territory,
     UserAccount,
 )
+from engine.models.case import risk_rank
 from engine.persistence import (
     check_version,
     load_run,
@@ -197,9 +198,11 @@ def complete_task(
 ) -> ProcessInstance:
     """Complete an open task with form data and run the workflow on; refuse stale versions."""
     task = _lock_task(session, task_id)
+    if actor.agency_id is None or task.agency_id != actor.agency_id:  # first: a stranger learns nothing more
+        raise PermissionDeniedError("this task belongs to another agency")
     check_version(task.version, expected_version, "the task")
     if not may_work_on(task, actor):
-        raise PermissionDeniedError("this task belongs to another agency or is claimed by someone else")
+        raise PermissionDeniedError("this task is claimed by someone else")
     instance = lock_instance(session, task.instance_id)
     if instance is None or instance.status != "running":
         raise ConflictError("the process of this task is no longer running")
@@ -343,7 +346,7 @@ def _after_step(
     `step_event` records what caused the step; it is added last, so that it and the history of
     the tasks the step created go to the database in one statement.
     """
-    _apply_case_updates(case, run.case_updates, now)
+    _apply_case_updates(session, case, run.case_updates, now)
     if not run.completed:
         save_run(instance, run)
         sync_timers(session, instance, run, fired=timer_fired)
@@ -352,7 +355,8 @@ def _after_step(
         if step_event is not None:
             step_event()
         for row in created:
-            record(session, case, "created", now, actor, task=row)
+            record(session, case, "created", now, actor, task=row,
+                   data={"needs_identity": True} if row.needs_identity else None)
         session.flush()
         return
     if step_event is not None:
@@ -368,9 +372,14 @@ def _after_step(
     _chain(session, case, outcome, now, actor)
 
 
-def _apply_case_updates(case: Case, updates: Mapping[str, Any], now: datetime) -> None:
+def _apply_case_updates(session: Session, case: Case, updates: Mapping[str, Any], now: datetime) -> None:
     if not updates:
         return
+    if "risk_level" in updates and updates["risk_level"] != case.risk_level:
+        # Worklists order by risk: the case's open tasks carry its rank (one statement, on change only).
+        session.execute(update(OpenTask).where(OpenTask.case_id == case.id)
+                        .values(risk_rank=risk_rank(updates["risk_level"])),
+                        execution_options={"synchronize_session": "fetch"})
     facts = dict(case.facts)
     for key, value in updates.items():
         if key in CASE_COLUMNS:

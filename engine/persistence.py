@@ -15,6 +15,7 @@ from engine.assignment import resolve_agencies
 from engine.db import is_postgresql
 from engine.errors import ConflictError, NotFoundError
 from engine.models import Case, DueTimer, OpenTask, ProcessInstance, TaskEvent
+from engine.models.case import risk_rank
 from engine.registry import Runnable, runnable
 from engine.timing import task_timing
 
@@ -113,7 +114,9 @@ def sync_tasks(
             element_id=task.spec.element_id, name=task.spec.name, lane=task.spec.lane,
             agency_kind=kind, agency_id=agencies.get(kind) if kind else None,
             form=task.spec.properties.get("form"), created_at=now,
+            needs_identity=task.spec.properties.get("needsIdentity", "").strip().lower() == "true",
             visible_from=timing.visible_from, due_at=timing.due_at, priority=timing.priority, version=1,
+            risk_rank=risk_rank(case.risk_level),
         )
         session.add(row)
         created.append(row)

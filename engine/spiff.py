@@ -295,6 +295,7 @@ class Run:
 
     workflow: Any
     case_updates: dict[str, Any] = field(default_factory=dict)
+    _scanned: tuple[list[ReadyTask], list[datetime]] | None = field(default=None, repr=False)
 
     @classmethod
     def start(cls, bundle: SpecBundle, data: Mapping[str, Any], now: datetime) -> Run:
@@ -325,6 +326,7 @@ class Run:
 
     def advance(self, now: datetime) -> None:
         """Run engine steps (scripts, gateways, due timers) until the workflow waits for something."""
+        self._scanned = None
         with engine_time(now), collect_case_updates() as updates:
             try:
                 self.workflow.refresh_timers()
@@ -339,6 +341,7 @@ class Run:
         if task is None or task.state != TaskState.READY or not task.task_spec.manual:
             raise ExecutionError(f"task {guid} is not waiting for completion")
         task.data.update(json.loads(json.dumps(dict(data))))
+        self._scanned = None
         with engine_time(now), collect_case_updates() as updates:
             try:
                 task.run()
@@ -357,13 +360,21 @@ class Run:
 
     def ready_tasks(self) -> list[ReadyTask]:
         """List user tasks READY for a person, with any boundary timer attached to each."""
-        ready = self.workflow.get_tasks(state=TaskState.READY, manual=True)
-        result = []
-        for task in ready:
-            result.append(
-                ReadyTask(str(task.id), _human_spec(task.task_spec), task.data, _boundary_timer_at(task))
-            )
-        return result
+        return self._scan()[0]
+
+    def _scan(self) -> tuple[list[ReadyTask], list[datetime]]:
+        """Walk the task tree once for both READY user tasks and waiting timers (cached per state)."""
+        if self._scanned is None:
+            ready, timers = [], []
+            for task in self.workflow.get_tasks(state=TaskState.READY | TaskState.WAITING):
+                if task.state == TaskState.READY:
+                    if task.task_spec.manual:
+                        ready.append(ReadyTask(str(task.id), _human_spec(task.task_spec), task.data,
+                                               _boundary_timer_at(task)))
+                elif (when := _timer_value(task)) is not None:
+                    timers.append(when)
+            self._scanned = (ready, timers)
+        return self._scanned
 
     def completed_elements(self) -> list[str]:
         """List the BPMN element ids the workflow went through, in order (for diagrams and audits)."""
@@ -376,12 +387,7 @@ class Run:
 
     def waiting_timers(self) -> list[datetime]:
         """Return when each timer the workflow waits on will fire."""
-        result = []
-        for task in self.workflow.get_tasks(state=TaskState.WAITING):
-            when = _timer_value(task)
-            if when is not None:
-                result.append(when)
-        return result
+        return self._scan()[1]
 
     @property
     def completed(self) -> bool:

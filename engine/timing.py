@@ -54,3 +54,14 @@ def task_timing(
     if properties.get("priority"):
         priority = int(sandbox.evaluate(properties["priority"], data, clock))
     return TaskTiming(due_at, visible_from, priority)
+
+
+def parse_when_or_none(value: object) -> datetime | None:
+    """Read an ISO datetime kept in case facts (aware UTC), or None when absent or not a date."""
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)

@@ -125,6 +125,9 @@ def _check_human_task(
         if prop_name in props:
             value, prop_line = props[prop_name]
             yield from _check_duration_expression(name, task_id, prop_line, prop_name, value)
+    if "needsIdentity" in props and props["needsIdentity"][0].strip().lower() not in ("true", "false"):
+        yield Problem(file=name, element_id=task_id, line=props["needsIdentity"][1],
+                      message="needsIdentity must be true or false")
     if "priority" in props:
         value, prop_line = props["priority"]
         yield from _expression_problem(name, task_id, prop_line, value, "priority")

@@ -1,6 +1,7 @@
 """Every table of Coordina, imported in one place so Alembic sees them all."""
 
 from engine.models.agency import Agency, AgencyKind, agency_territory
+from engine.models.audit import AuditEvent
 from engine.models.case import Case, CaseParty, ReferenceCounter
 from engine.models.definition import Definition
 from engine.models.instance import ProcessInstance
@@ -12,6 +13,7 @@ from engine.models.user import UserAccount
 __all__ = [
     "Agency",
     "AgencyKind",
+    "AuditEvent",
     "Case",
     "CaseParty",
     "Definition",

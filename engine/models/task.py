@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db import Base
@@ -17,8 +17,11 @@ class OpenTask(Base):
     __tablename__ = "open_task"
     __table_args__ = (
         UniqueConstraint("instance_id", "task_guid"),
-        Index("ix_open_task_agency_due", "agency_id", "assignee_id", "due_at"),
-        Index("ix_open_task_assignee_due", "assignee_id", "due_at"),
+        # Worklists: count a tab from the index alone; page through it in its order (risk, then deadline).
+        Index("ix_open_task_queue", "agency_id", "assignee_id", "visible_from", "due_at"),
+        Index("ix_open_task_agency_order", "agency_id", "risk_rank", "due_at"),
+        Index("ix_open_task_assignee_order", "assignee_id", "risk_rank", "due_at"),
+        Index("ix_open_task_agency_step", "agency_id", "element_id"),
         Index("ix_open_task_due", "due_at"),
         # Rows are deleted on completion: never hand a deleted task's id to a new task on SQLite.
         {"sqlite_autoincrement": True},
@@ -35,10 +38,14 @@ class OpenTask(Base):
     agency_id: Mapped[int | None] = mapped_column(ForeignKey("agency.id"))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     form: Mapped[str | None] = mapped_column(String(120))
+    # The model says this step needs to know who she is (property needsIdentity): need-to-know.
+    needs_identity: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
     visible_from: Mapped[datetime]
     due_at: Mapped[datetime | None]
     priority: Mapped[int] = mapped_column(Integer, default=0)
+    # The case's risk level as a rank (engine.models.case.risk_rank), kept here so worklists sort by index.
+    risk_rank: Mapped[int] = mapped_column(Integer, default=0)
     draft: Mapped[dict[str, Any] | None]
     version: Mapped[int] = mapped_column(Integer, default=1)
 
@@ -47,7 +54,11 @@ class TaskEvent(Base):
     """Something that happened to a task or instance: who, what, when, with which data."""
 
     __tablename__ = "task_event"
-    __table_args__ = (Index("ix_task_event_case_at", "case_id", "at"),)
+    __table_args__ = (
+        Index("ix_task_event_case_at", "case_id", "at"),
+        # Need-to-know: "has this agency ever had a task in this case?"
+        Index("ix_task_event_agency_case", "agency_id", "case_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, ForeignKey, String
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db import Base
@@ -22,3 +24,15 @@ class UserAccount(Base):
     roles: Mapped[list[str]] = mapped_column(default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(254))
+    language: Mapped[str] = mapped_column(String(5), default="es")
+    # Login throttling: consecutive failures and, after too many, a lock until this time.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
+    # Bumped on password reset or disabling: every session and API token issued before is void.
+    session_generation: Mapped[int] = mapped_column(Integer, default=1)
+
+    def has_role(self, role: str) -> bool:
+        """Tell whether the user holds `role`."""
+        return role in (self.roles or [])
