@@ -6,8 +6,9 @@ STAMP := $(VENV)/.installed
 FLASK := $(BIN)/flask --app webapp
 
 NODE_STAMP := node_modules/.package-lock.json
+CATALOG := webapp/translations/en/LC_MESSAGES/messages
 
-.PHONY: run test lint venv diagrams
+.PHONY: run test lint venv diagrams translations
 
 # Create the virtualenv once; reinstall whenever pyproject.toml is newer than the stamp.
 $(BIN)/python:
@@ -24,13 +25,22 @@ $(NODE_STAMP): package-lock.json
 	npm ci --no-audit --no-fund
 	touch $(NODE_STAMP)
 
-run: venv
+# Compiled translations are built from the committed .po file, never committed themselves.
+$(CATALOG).mo: $(CATALOG).po | $(STAMP)
+	$(BIN)/pybabel compile -q -d webapp/translations
+
+# Extract the Spanish strings and merge them into the English catalogue (then translate the new ones).
+translations: venv
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o webapp/translations/messages.pot .
+	$(BIN)/pybabel update -N --ignore-obsolete -i webapp/translations/messages.pot -d webapp/translations
+
+run: venv $(NODE_STAMP) $(CATALOG).mo
 	$(FLASK) db upgrade
 	$(FLASK) processes deploy --comment "despliegue inicial"
 	$(FLASK) demo seed
-	$(FLASK) run --host 127.0.0.1 --port 5000
+	COORDINA_INSECURE_COOKIES=1 $(FLASK) run --host 127.0.0.1 --port 5000
 
-test: venv $(NODE_STAMP)
+test: venv $(NODE_STAMP) $(CATALOG).mo
 	$(BIN)/python -m pytest
 
 # Lay out the BPMN diagrams, render their pictures and rewrite processes/README.md's tables.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,19 @@ from werkzeug.exceptions import HTTPException
 
 import forms
 from engine.db import configure_engine
+from webapp.admin.views import bp as admin_bp
+from webapp.api.views import bp as api_bp
+from webapp.auth.cli import agencies_cli, users_cli
+from webapp.auth.principal import Principal, load_principal
+from webapp.auth.views import bp as auth_bp
+from webapp.cases.views import bp as cases_bp
 from webapp.cli import deadlines_cli, demo_cli, processes_cli
 from webapp.errors import handle_http_error
-from webapp.extensions import db, migrate
+from webapp.extensions import babel, csrf, db, login_manager, migrate
+from webapp.i18n import init_i18n, select_locale, select_timezone
 from webapp.status.views import bp as status_bp
+from webapp.tasks.views import bp as tasks_bp
+from webapp.worklist.views import bp as worklist_bp
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = REPO_DIR / "migrations"
@@ -28,6 +38,7 @@ ENV_CONFIG = {
     "COORDINA_PROCESSES_DIR": "PROCESSES_DIR",
     "COORDINA_FORMS_DIR": "FORMS_DIR",
 }
+TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -48,6 +59,17 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
         SQLALCHEMY_DATABASE_URI=default_database,
         PROCESSES_DIR=REPO_DIR / "processes",
         FORMS_DIR=forms.FORMS_DIR,
+        # Sessions: cookies only over HTTPS, never readable by scripts, not sent cross-site.
+        SESSION_COOKIE_SECURE=os.environ.get("COORDINA_INSECURE_COOKIES") != "1",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=True,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=10),
+        IDLE_TIMEOUT=timedelta(minutes=30),
+        BABEL_DEFAULT_LOCALE="es",
+        BABEL_DEFAULT_TIMEZONE="Europe/Madrid",
+        BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS_DIR),
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session (which has an idle timeout)
     )
     app.config.from_pyfile("config.py", silent=True)
     for variable, key in ENV_CONFIG.items():
@@ -81,16 +103,38 @@ def instance_secret_key(instance_path: Path) -> str:
 
 
 def init_extensions(app: Flask) -> None:
-    """Bind the database and migrations, and configure the engine the way the engine's locking needs."""
+    """Bind the database, migrations, sign-in, CSRF protection and translations."""
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     with app.app_context():
         configure_engine(db.engine)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = ""
+    login_manager.user_loader(_load_user)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    init_i18n(app)
+
+
+def _load_user(session_id: str) -> Principal | None:
+    """Rebuild the signed-in user from the session: gone if disabled or after a password reset."""
+    user_id, _, generation = session_id.partition(":")
+    if not user_id.isdigit() or not generation.isdigit():
+        return None
+    return load_principal(db.session(), int(user_id), int(generation))
 
 
 def register_blueprints(app: Flask) -> None:
     """Mount the feature blueprints."""
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(worklist_bp)
+    app.register_blueprint(tasks_bp)
+    app.register_blueprint(cases_bp)
+    app.register_blueprint(admin_bp)
     app.register_blueprint(status_bp)
+    csrf.exempt(api_bp)  # the API authenticates each request with a bearer token, not a cookie
+    app.register_blueprint(api_bp)
 
 
 def register_cli(app: Flask) -> None:
@@ -98,6 +142,8 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(processes_cli)
     app.cli.add_command(deadlines_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(agencies_cli)
+    app.cli.add_command(users_cli)
 
 
 def register_error_handlers(app: Flask) -> None:

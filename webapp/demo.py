@@ -18,8 +18,11 @@ from engine.execution import start_case
 from engine.models import Agency, AgencyKind, Territory, UserAccount
 from engine.registry import latest_definition
 from forms import FormDefinition
+from webapp.auth.passwords import hash_password
 
 INTAKE = "intake"
+# Every demo account's password: synthetic data on a demo install only (README, Quick start).
+DEMO_PASSWORD = "demo-coordina-2026"  # noqa: S105 - a documented demo password, not a secret
 DEMO_CASES = 12
 
 
@@ -103,7 +106,9 @@ def seed_demo(
         report.already_seeded = True
         return report
     kinds = session.execute(select(AgencyKind).order_by(AgencyKind.code)).scalars().all()
+    password_hash = hash_password(DEMO_PASSWORD)  # one hash for every demo account: argon2 is slow on purpose
     territories = []
+    members: dict[tuple[str, str], UserAccount] = {}
     for spec in TERRITORIES:
         territory = Territory(code=spec.code, name=spec.name, region=spec.region)
         session.add(territory)
@@ -115,21 +120,39 @@ def seed_demo(
             session.flush()
             for user in users:
                 user.agency_id = agency.id
+                user.password_hash = password_hash
             session.add_all(users)
+            members[(spec.code, kind.code)] = users[0]
             report.agencies += 1
             report.users += len(users)
+    session.add_all([
+        UserAccount(username="admin", display_name="Administración demo", roles=["admin"], active=True,
+                    password_hash=password_hash, language="es", failed_logins=0, session_generation=1),
+        UserAccount(username="disenadora", display_name="Diseñadora del protocolo demo", roles=["designer"],
+                    agency_id=None, active=True, password_hash=password_hash, language="es", failed_logins=0,
+                    session_generation=1),
+    ])
+    report.users += 2
     session.flush()
     if latest_definition(session, INTAKE, required=False) is None:
         report.notes.append(f"no process named {INTAKE!r} is deployed: no demo cases were started")
         return report
     for number in range(1, DEMO_CASES + 1):
-        territory = territories[0] if number % 3 else territories[1]
+        spec, territory = (TERRITORIES[0], territories[0]) if number % 3 else (TERRITORIES[1], territories[1])
+        data = _intake_data(number, now)
+        # The agency that detected the case registers it (and so may see it); the system otherwise.
+        reporter = members.get((spec.code, data["source_kind"]))
         start_case(
-            session, territory_id=territory.id, process_key=INTAKE, data=_intake_data(number, now), now=now,
-            actor=actor, victim=_party("V", number), aggressor=_party("A", number), forms=forms,
+            session, territory_id=territory.id, process_key=INTAKE, data=data, now=now,
+            actor=_actor(reporter) if reporter else actor, victim=_party("V", number),
+            aggressor=_party("A", number), forms=forms,
         )
         report.cases += 1
     return report
+
+
+def _actor(user: UserAccount) -> Actor:
+    return Actor(user_id=user.id, name=user.username, agency_id=user.agency_id, roles=frozenset(user.roles))
 
 
 def _agency(spec: DemoTerritory, territory: Territory, kind: AgencyKind) -> tuple[Agency, list[UserAccount]]:

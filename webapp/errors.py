@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from flask import jsonify, render_template, request
 from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import HTTPException
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
+from werkzeug.exceptions import HTTPException, UnprocessableEntity
 
 API_PREFIX = "/api/"
 # Spanish titles and explanations of the errors people are likely to meet.
-MESSAGES: dict[int, tuple[str, str]] = {
-    400: ("Petición incorrecta", "La petición no se ha podido entender."),
-    403: ("Acceso denegado", "No tiene permiso para ver esta página."),
-    404: ("Página no encontrada", "La dirección solicitada no existe o ya no está disponible."),
-    405: ("Método no permitido", "Esta dirección no admite esa operación."),
-    409: ("Conflicto", "Otra persona ha modificado estos datos; vuelva a cargarlos."),
-    500: ("Error interno", "Se ha producido un error inesperado. Ya se ha registrado; inténtelo más tarde."),
+MESSAGES: dict[int, tuple[LazyString, LazyString]] = {
+    400: (_l("Petición incorrecta"), _l("La petición no se ha podido entender.")),
+    401: (_l("Identificación necesaria"), _l("Identifíquese para continuar.")),
+    403: (_l("Acceso denegado"), _l("No tiene permiso para ver esta página.")),
+    404: (_l("Página no encontrada"), _l("La dirección solicitada no existe o ya no está disponible.")),
+    405: (_l("Método no permitido"), _l("Esta dirección no admite esa operación.")),
+    409: (_l("Conflicto"), _l("Otra persona ha modificado estos datos; vuelva a cargarlos.")),
+    422: (_l("Datos no válidos"), _l("Revise los datos marcados.")),
+    429: (_l("Demasiados intentos"), _l("Espere unos minutos antes de volver a intentarlo.")),
+    500: (_l("Error interno"), _l("Se ha producido un error inesperado. Ya se ha registrado; inténtelo más tarde.")),
 }
-DEFAULT_MESSAGE = ("Error", "No se ha podido completar la petición.")
+DEFAULT_MESSAGE = (_l("Error"), _l("No se ha podido completar la petición."))
+
+
+class InvalidData(UnprocessableEntity):
+    """Submitted data failed validation; `fields` maps each field (a/b for nested ones) to its messages."""
+
+    slug = "invalid_data"
+
+    def __init__(self, fields: Mapping[str, Sequence[str]]) -> None:
+        super().__init__()
+        self.fields = {name: list(messages) for name, messages in fields.items()}
 
 
 def handle_http_error(error: HTTPException) -> ResponseReturnValue:
@@ -24,6 +41,12 @@ def handle_http_error(error: HTTPException) -> ResponseReturnValue:
     status = error.code or 500
     title, detail = MESSAGES.get(status, DEFAULT_MESSAGE)
     if request.path.startswith(API_PREFIX):
-        slug = (error.name or "error").lower().replace(" ", "_")
-        return jsonify(error={"status": status, "code": slug, "message": title}), status
+        slug = getattr(error, "slug", None) or (error.name or "error").lower().replace(" ", "_")
+        body: dict[str, object] = {"status": status, "code": slug, "message": str(title)}
+        fields = getattr(error, "fields", None)
+        if fields:
+            body["fields"] = fields
+        # Keep the headers the error defines (WWW-Authenticate on 401, Allow on 405), not its HTML type.
+        headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
+        return jsonify(error=body), status, headers
     return render_template("errors/error.html", status=status, title=title, detail=detail), status

@@ -14,6 +14,8 @@ from engine.execution import start_case
 from engine.models import Agency, Case, CaseParty, DueTimer, OpenTask, Territory, UserAccount
 from engine.models.agency import DEFAULT_KINDS
 from tests.webapp.conftest import AppFactory
+from webapp.auth.passwords import verify_password
+from webapp.demo import DEMO_PASSWORD
 from webapp.extensions import db
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +33,7 @@ def test_demo_seed_creates_territories_agencies_and_users_once(app: Flask, runne
     assert "no process named 'intake'" in first.output
     kinds = len(DEFAULT_KINDS)
     counts = (count(app, Territory), count(app, Agency), count(app, UserAccount), count(app, Case))
-    assert counts == (2, 2 * kinds, 4 * kinds, 0)
+    assert counts == (2, 2 * kinds, 4 * kinds + 2, 0)  # two per agency, plus admin and designer
     with app.app_context():
         territory = db.session.execute(select(Territory).where(Territory.code == "vegas-bajas")).scalar_one()
         assert (territory.name, territory.region) == ("Mancomunidad Integral de Servicios Vegas Bajas", "EX")
@@ -41,7 +43,8 @@ def test_demo_seed_creates_territories_agencies_and_users_once(app: Flask, runne
             select(UserAccount.username).where(UserAccount.agency_id == agency.id)
         ).scalars())
         assert usernames == {"gc.puebla", "gc.puebla.jefa"}
-        assert db.session.execute(select(UserAccount.password_hash).distinct()).scalars().all() == [None]
+        [shared_hash] = db.session.execute(select(UserAccount.password_hash).distinct()).scalars().all()
+        assert verify_password(shared_hash, DEMO_PASSWORD)  # every demo account signs in with the README's password
 
     second = runner.invoke(args=["demo", "seed"])
     assert second.exit_code == 0, second.output

@@ -6,18 +6,23 @@ from pathlib import Path
 
 from flask.testing import FlaskClient
 
-from tests.webapp.conftest import AppFactory
+from engine.models import UserAccount
+from tests.webapp.conftest import AppFactory, Browser
 from webapp import instance_secret_key
+from webapp.demo import DEMO_PASSWORD
+from webapp.extensions import db
 
 
 def test_status_page_lists_deployed_definitions_and_counts_without_personal_data(make_app: AppFactory) -> None:
     root = Path(__file__).resolve().parents[2]
-    app = make_app(PROCESSES_DIR=root / "processes", FORMS_DIR=root / "forms")
+    app = make_app(PROCESSES_DIR=root / "processes", FORMS_DIR=root / "forms", SESSION_COOKIE_SECURE=False)
     runner = app.test_cli_runner()
     assert runner.invoke(args=["processes", "deploy", "--comment", "despliegue de prueba"]).exit_code == 0
     assert runner.invoke(args=["demo", "seed"]).exit_code == 0
+    browser = Browser(app.test_client())
+    browser.login("admin", DEMO_PASSWORD)
 
-    page = app.test_client().get("/")
+    page = browser.get("/estado")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "<code>intake</code>" in html
@@ -28,8 +33,21 @@ def test_status_page_lists_deployed_definitions_and_counts_without_personal_data
     assert "VG-" not in html  # nor case references
 
 
-def test_status_page_of_an_empty_installation(client: FlaskClient) -> None:
-    html = client.get("/").get_data(as_text=True)
+def test_status_page_needs_a_signed_in_user(client: FlaskClient) -> None:
+    response = client.get("/estado")
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
+
+
+def test_status_page_of_an_empty_installation(make_app: AppFactory, password_hash: str) -> None:
+    app = make_app(SESSION_COOKIE_SECURE=False)
+    with app.app_context():
+        db.session.add(UserAccount(username="admin", display_name="Admin", roles=["admin"], active=True,
+                                   password_hash=password_hash))
+        db.session.commit()
+    browser = Browser(app.test_client())
+    browser.login("admin")
+    html = browser.get("/estado").get_data(as_text=True)
     assert "No hay ninguna definición desplegada." in html
     assert "No hay casos." in html
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, render_template
 from flask.typing import ResponseReturnValue
+from flask_login import login_required
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -13,7 +14,8 @@ from webapp.status.queries import overview
 bp = Blueprint("status", __name__, template_folder="templates")
 
 
-@bp.get("/")
+@bp.get("/estado")
+@login_required
 def index() -> ResponseReturnValue:
     """Show the deployed definitions and how many cases and open tasks there are."""
     return render_template("status/index.html", overview=overview(db.session()))

@@ -1,0 +1,1 @@
+"""Accounts: login with throttling and lock-out, sessions with an idle timeout, API tokens."""

@@ -1,0 +1,101 @@
+"""`flask agencies ...` and `flask users ...`: the same operations as the admin pages."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from engine.models import Agency, UserAccount
+from engine.models.user import ROLES
+from webapp.auth.operations import AccountError, create_agency, create_user, reset_password, set_active
+from webapp.extensions import db
+
+agencies_cli = AppGroup("agencies", help="Agencies and the territories they serve.")
+users_cli = AppGroup("users", help="User accounts.")
+
+
+@agencies_cli.command("create")
+@click.argument("name")
+@click.option("--kind", required=True, help="agency kind code, e.g. social_services")
+@click.option("--territory", "territories", multiple=True, required=True, help="territory code (repeatable)")
+def create_agency_command(name: str, kind: str, territories: tuple[str, ...]) -> None:
+    """Create an agency serving territories."""
+    try:
+        agency = create_agency(db.session(), name=name, kind=kind, territory_codes=territories)
+    except AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    click.echo(f"Agency {agency.id} created: {agency.name} ({agency.kind}).")
+
+
+@agencies_cli.command("list")
+def list_agencies_command() -> None:
+    """List agencies."""
+    for agency in db.session.execute(select(Agency).order_by(Agency.id)).scalars():
+        state = "" if agency.active else " (inactive)"
+        codes = ", ".join(t.code for t in agency.territories)
+        click.echo(f"{agency.id}\t{agency.kind}\t{agency.name}\t{codes}{state}")
+
+
+@users_cli.command("create")
+@click.argument("username")
+@click.option("--name", "display_name", required=True)
+@click.option("--agency-id", type=int, default=None)
+@click.option("--role", "roles", multiple=True, type=click.Choice(ROLES), default=("professional",))
+@click.option("--email", default=None)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="asked for when not given; never put it on a shared command line")
+def create_user_command(
+    username: str, display_name: str, agency_id: int | None, roles: tuple[str, ...], email: str | None,
+    password: str,
+) -> None:
+    """Create a user."""
+    try:
+        user = create_user(db.session(), username=username, display_name=display_name, agency_id=agency_id,
+                           roles=roles, password=password, email=email)
+    except AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    click.echo(f"User {user.id} created: {user.username}.")
+
+
+def _user(username: str) -> UserAccount:
+    user = db.session.execute(select(UserAccount).where(UserAccount.username == username)).scalar_one_or_none()
+    if user is None:
+        raise click.ClickException(f"no user named {username!r}")
+    return user
+
+
+@users_cli.command("disable")
+@click.argument("username")
+def disable_user_command(username: str) -> None:
+    """Disable a user: they can no longer sign in, and their sessions and tokens end."""
+    set_active(db.session(), _user(username), False)
+    db.session.commit()
+    click.echo(f"User {username} disabled.")
+
+
+@users_cli.command("enable")
+@click.argument("username")
+def enable_user_command(username: str) -> None:
+    """Enable a disabled user again."""
+    set_active(db.session(), _user(username), True)
+    db.session.commit()
+    click.echo(f"User {username} enabled.")
+
+
+@users_cli.command("reset-password")
+@click.argument("username")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def reset_password_command(username: str, password: str) -> None:
+    """Set a new password (and unlock the account)."""
+    try:
+        reset_password(db.session(), _user(username), password)
+    except AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    click.echo(f"Password of {username} reset.")
