@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from engine.errors import TaskDataError
 from engine.models import Case, ProcessInstance
+from engine.models.case import risk_rank
 from tests.processes.conftest import Protocol, detection, risk_answers
 
 COMPLAINT = {"complaint_received_at": "2026-03-02T10:00:00+01:00", "report_number": "AT-2026-001",
@@ -293,3 +294,12 @@ def test_three_years_of_weekly_follow_ups_stay_bounded(protocol: Protocol, db_en
     assert running == ["followup"]
     protocol.session.refresh(case)
     assert datetime.fromisoformat(case.facts["last_assessment_at"]) == protocol.clock.now()
+
+
+def test_a_changed_level_reorders_the_open_steps_of_other_agencies(protocol: Protocol) -> None:
+    case = through_intake(protocol, "medio")
+    social = protocol.task(case, "social_services_followup")
+    assert social.risk_rank == risk_rank("medio")
+    protocol.assess(case, "police_reassessment", "reassessment_review", "extremo")
+    protocol.session.refresh(social)
+    assert social.risk_rank == risk_rank("extremo")  # still open, now sorted as extreme in worklists

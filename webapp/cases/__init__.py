@@ -1,0 +1,1 @@
+"""Cases: registering a detection, the case page, reporting a new incident."""

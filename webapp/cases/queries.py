@@ -1,0 +1,167 @@
+"""Case reads shared by the case page, the task page and the JSON API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, aliased
+
+from engine.models import Agency, Case, CaseParty, Definition, OpenTask, ProcessInstance, TaskEvent, UserAccount
+from engine.persistence import load_run
+from engine.timing import parse_when_or_none
+
+# History entries a person reads in a timeline (engine bookkeeping such as "created" stays out).
+TIMELINE_ACTIONS = ("case_opened", "completed", "cancelled", "timer_fired", "instance_started",
+                    "instance_completed", "instance_cancelled", "process_scheduled", "assigned", "escalated")
+
+
+@dataclass(frozen=True)
+class OpenStep:
+    """A step waiting for an agency."""
+
+    task_id: int
+    version: int
+    element_id: str
+    name: str
+    agency_id: int | None
+    agency_name: str | None
+    agency_kind: str | None
+    assignee_id: int | None
+    assignee_name: str | None
+    due_at: datetime | None
+    visible_from: datetime
+    overdue: bool
+    form: str | None
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One line of the case's history."""
+
+    at: datetime
+    action: str
+    element_id: str | None
+    step: str | None
+    agency_name: str | None
+    actor_name: str | None
+    due_at: datetime | None
+    on_time: bool | None
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What any agency allowed to see the case may see (no identifying data)."""
+
+    id: int
+    reference: str
+    territory_id: int
+    territory: str
+    status: str
+    risk_level: str | None
+    computed_level: str | None
+    level_rule: str | None
+    risk_score: int | None
+    risk_reasons: list[str]
+    raise_reason: str | None
+    especial_relevancia: bool
+    minors_at_risk: bool
+    next_reassessment_due: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    open_steps: list[OpenStep]
+
+
+@dataclass(frozen=True)
+class DiagramState:
+    """A running process of the case, its BPMN, and which elements are done, active or late."""
+
+    instance_id: int
+    process_key: str
+    version: int
+    source: str
+    completed: list[str]
+    active: list[str]
+    overdue: list[str]
+
+
+def open_steps(session: Session, case_id: int, now: datetime) -> list[OpenStep]:
+    """List the open steps of a case with their agency, most urgent first."""
+    rows = session.execute(
+        select(OpenTask, Agency.name, UserAccount.display_name)
+        .outerjoin(Agency, Agency.id == OpenTask.agency_id)
+        .outerjoin(UserAccount, UserAccount.id == OpenTask.assignee_id)
+        .where(OpenTask.case_id == case_id)
+        .order_by(OpenTask.due_at.is_(None), OpenTask.due_at, OpenTask.id)
+    ).all()
+    return [
+        OpenStep(t.id, t.version, t.element_id, t.name, t.agency_id, agency, t.agency_kind, t.assignee_id, assignee,
+                 t.due_at, t.visible_from, t.due_at is not None and t.due_at < now, t.form)
+        for t, agency, assignee in rows
+    ]
+
+
+def summary(session: Session, case: Case, now: datetime) -> Summary:
+    """Summarise a case: status, level and why, next re-assessment, open steps."""
+    facts: dict[str, Any] = case.facts or {}
+    return Summary(
+        id=case.id, reference=case.reference, territory_id=case.territory_id, territory=case.territory.name,
+        status=case.status, risk_level=case.risk_level, computed_level=facts.get("computed_level"),
+        level_rule=facts.get("level_rule"), risk_score=facts.get("risk_score"),
+        risk_reasons=list(facts.get("risk_reasons") or []), raise_reason=facts.get("raise_reason"),
+        especial_relevancia=bool(facts.get("especial_relevancia")), minors_at_risk=bool(facts.get("minors_at_risk")),
+        next_reassessment_due=parse_when_or_none(facts.get("next_reassessment_due")),
+        created_at=case.created_at, updated_at=case.updated_at, version=case.version,
+        open_steps=open_steps(session, case.id, now),
+    )
+
+
+def timeline(session: Session, case_id: int, *, limit: int | None = None) -> list[TimelineEntry]:
+    """Return the case's history, newest first: who did what, which agency, when, on time or late."""
+    actor = aliased(UserAccount)
+    query = (
+        select(TaskEvent, Agency.name, actor.display_name)
+        .outerjoin(Agency, Agency.id == TaskEvent.agency_id)
+        .outerjoin(actor, actor.id == TaskEvent.actor_id)
+        .where(TaskEvent.case_id == case_id, TaskEvent.action.in_(TIMELINE_ACTIONS))
+        .order_by(TaskEvent.at.desc(), TaskEvent.id.desc())
+    )
+    if limit:
+        query = query.limit(limit)
+    entries = []
+    for event, agency, actor_name in session.execute(query).all():
+        on_time = None
+        if event.action == "completed" and event.due_at is not None:
+            on_time = event.at <= event.due_at
+        entries.append(TimelineEntry(event.at, event.action, event.element_id, event.name, agency, actor_name,
+                                     event.due_at, on_time))
+    return entries
+
+
+def diagrams(session: Session, case_id: int, now: datetime) -> list[DiagramState]:
+    """Return each running process of the case with the state of its elements."""
+    instances = session.execute(
+        select(ProcessInstance, Definition.version, Definition.source)
+        .join(Definition, Definition.id == ProcessInstance.definition_id)
+        .where(ProcessInstance.case_id == case_id, ProcessInstance.status == "running")
+        .order_by(ProcessInstance.id)
+    ).all()
+    result = []
+    for instance, version, source in instances:
+        run, _ = load_run(session, instance)
+        tasks = session.execute(select(OpenTask).where(OpenTask.instance_id == instance.id)).scalars().all()
+        result.append(DiagramState(
+            instance.id, instance.process_key, version, source, run.completed_elements(),
+            sorted({t.element_id for t in tasks}),
+            sorted({t.element_id for t in tasks if t.due_at is not None and t.due_at < now}),
+        ))
+    return result
+
+
+def parties(session: Session, case_id: int) -> dict[str, dict[str, Any]]:
+    """Return the identifying data of victim and aggressor (only for those allowed to see it)."""
+    rows = session.execute(select(CaseParty).where(CaseParty.case_id == case_id)).scalars()
+    return {row.role: dict(row.identity) for row in rows}

@@ -1,0 +1,1 @@
+"""Task pages: the form of a step, drafts, completion."""

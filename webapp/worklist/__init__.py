@@ -1,0 +1,1 @@
+"""The worklist: what my agency and I must do, most urgent first."""

@@ -1,0 +1,198 @@
+"""Worklist reads shared by the HTML pages and the JSON API: tabs, filters, order, pages, counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Select, and_, case, func, select
+from sqlalchemy.orm import Session
+
+from engine.models import Case, OpenTask, Territory, UserAccount
+from engine.models.case import risk_rank
+from webapp.auth.principal import Principal
+
+TABS = ("mine", "agency", "upcoming")
+RISK_LEVELS = ("extremo", "alto", "medio", "bajo")
+DUE_WINDOWS = ("overdue", "today", "week")
+PER_PAGE = 50
+MAX_PER_PAGE = 200
+
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Worklist filters, all optional; they travel in the URL."""
+
+    step: str | None = None
+    risk: str | None = None
+    due: str | None = None
+    territory: int | None = None
+
+    @classmethod
+    def from_args(cls, args: Any) -> Filters:
+        """Read filters from request arguments, ignoring values that are not allowed."""
+        territory = args.get("territory", "")
+        return cls(
+            step=args.get("step") or None,
+            risk=args.get("risk") if args.get("risk") in RISK_LEVELS else None,
+            due=args.get("due") if args.get("due") in DUE_WINDOWS else None,
+            territory=int(territory) if str(territory).isdigit() else None,
+        )
+
+    def as_args(self) -> dict[str, str]:
+        """Return the filters as URL arguments (without the empty ones)."""
+        values = {"step": self.step, "risk": self.risk, "due": self.due,
+                  "territory": str(self.territory) if self.territory else None}
+        return {k: v for k, v in values.items() if v}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One worklist line."""
+
+    task_id: int
+    version: int
+    case_id: int
+    reference: str
+    element_id: str
+    step: str
+    risk_level: str | None
+    due_at: datetime | None
+    visible_from: datetime
+    overdue: bool
+    assignee_id: int | None
+    assignee_name: str | None
+    territory: str
+    form: str | None
+
+
+@dataclass
+class Page:
+    """One page of rows and where it sits."""
+
+    rows: list[Row]
+    total: int
+    page: int
+    per_page: int
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def pages(self) -> int:
+        """Return the number of pages (at least 1)."""
+        return max(1, -(-self.total // self.per_page))
+
+
+def _tab_condition(principal: Principal, tab: str, now: datetime) -> ColumnElement[bool]:
+    if tab == "mine":
+        return and_(OpenTask.assignee_id == principal.user_id, OpenTask.visible_from <= now)
+    if tab == "agency":
+        return and_(OpenTask.agency_id == principal.agency_id, OpenTask.assignee_id.is_(None),
+                    OpenTask.visible_from <= now)
+    if tab == "upcoming":
+        return and_(OpenTask.agency_id == principal.agency_id, OpenTask.visible_from > now)
+    raise ValueError(f"unknown tab {tab!r}")
+
+
+SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
+# The order of a tab is overdue first, then by risk, then by deadline. Each of these segments is read
+# in index order (risk rank, then due date), so a page costs the same with 50 or 50,000 open tasks.
+SEGMENTS = ("overdue", "dated", "undated")
+
+
+def _segment(name: str, now: datetime) -> ColumnElement[bool]:
+    if name == "overdue":
+        return OpenTask.due_at < now
+    if name == "dated":
+        return OpenTask.due_at >= now
+    return OpenTask.due_at.is_(None)
+
+
+def _filter(query: SelectT, filters: Filters, now: datetime) -> SelectT:
+    if filters.step:
+        query = query.where(OpenTask.element_id == filters.step)
+    if filters.risk:
+        query = query.where(OpenTask.risk_rank == risk_rank(filters.risk))
+    if filters.territory:
+        query = query.where(OpenTask.case_id.in_(select(Case.id).where(Case.territory_id == filters.territory)))
+    if filters.due == "overdue":
+        query = query.where(OpenTask.due_at < now)
+    elif filters.due == "today":
+        query = query.where(OpenTask.due_at < now + timedelta(days=1))
+    elif filters.due == "week":
+        query = query.where(OpenTask.due_at < now + timedelta(days=7))
+    return query
+
+
+def worklist(
+    session: Session, principal: Principal, tab: str, filters: Filters, *, page: int = 1,
+    per_page: int = PER_PAGE, now: datetime,
+) -> Page:
+    """Return one page of a tab: overdue first, then by risk, then by due date."""
+    if principal.agency_id is None:
+        return Page([], 0, 1, per_page, {t: 0 for t in TABS})
+    per_page = max(1, min(per_page, MAX_PER_PAGE))
+    page = max(1, page)
+    condition = _tab_condition(principal, tab, now)
+    sizes = session.execute(_filter(
+        select(*[func.coalesce(func.sum(case((_segment(name, now), 1), else_=0)), 0) for name in SEGMENTS])
+        .select_from(OpenTask).where(condition),
+        filters, now,
+    )).one()
+    ids: list[int] = []
+    skip = (page - 1) * per_page
+    for name, size in zip(SEGMENTS, (int(n) for n in sizes), strict=True):
+        if len(ids) == per_page:
+            break
+        if skip >= size:
+            skip -= size
+            continue
+        ids += session.execute(_filter(
+            select(OpenTask.id).where(condition, _segment(name, now))
+            .order_by(OpenTask.risk_rank.desc(), OpenTask.due_at, OpenTask.id)
+            .limit(per_page - len(ids)).offset(skip),
+            filters, now,
+        )).scalars().all()
+        skip = 0
+    rows = session.execute(
+        select(OpenTask, Case.reference, Case.risk_level, Territory.name, UserAccount.display_name)
+        .join(Case, Case.id == OpenTask.case_id)
+        .join(Territory, Territory.id == Case.territory_id)
+        .outerjoin(UserAccount, UserAccount.id == OpenTask.assignee_id)
+        .where(OpenTask.id.in_(ids))
+    ).all() if ids else []
+    position = {task_id: n for n, task_id in enumerate(ids)}
+    rows = sorted(rows, key=lambda row: position[row[0].id])
+    return Page(
+        [
+            Row(task.id, task.version, task.case_id, reference, task.element_id, task.name, risk, task.due_at,
+                task.visible_from, task.due_at is not None and task.due_at < now, task.assignee_id, assignee,
+                territory, task.form)
+            for task, reference, risk, territory, assignee in rows
+        ],
+        sum(int(n) for n in sizes), page, per_page,
+    )
+
+
+def tab_counts(session: Session, principal: Principal, now: datetime) -> dict[str, int]:
+    """Count the tasks of every tab (each count is read from an index)."""
+    if principal.agency_id is None:
+        return {t: 0 for t in TABS}
+    return {
+        tab: int(session.execute(
+            select(func.count()).select_from(OpenTask).where(_tab_condition(principal, tab, now))
+        ).scalar_one())
+        for tab in TABS
+    }
+
+
+def step_choices(session: Session, principal: Principal) -> list[tuple[str, str]]:
+    """Return the (element id, name) of the steps open in the user's agency, for the step filter."""
+    if principal.agency_id is None:
+        return []
+    rows = session.execute(
+        select(OpenTask.element_id, func.min(OpenTask.name)).where(OpenTask.agency_id == principal.agency_id)
+        .group_by(OpenTask.element_id).order_by(func.min(OpenTask.name))
+    ).all()
+    return [(element_id, name) for element_id, name in rows]
