@@ -1,0 +1,1 @@
+"""JSON API v1 for other systems and mobile clients."""

@@ -1,0 +1,108 @@
+"""Reads of the JSON API that the shared worklist and case queries do not cover: tasks, the user, forms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.models import Agency, Case, OpenTask, TaskEvent, Territory, UserAccount
+from forms import FormDefinition, load_catalog
+from webapp.access import can_see_identity
+from webapp.auth.principal import Principal
+from webapp.cases.queries import parties, summary, timeline
+
+_FORMS_KEY = "coordina.api.forms"
+
+
+def form_catalog() -> dict[str, FormDefinition]:
+    """Return the valid forms of FORMS_DIR, loaded once per app (invalid ones are left out)."""
+    cache: dict[Path, dict[str, FormDefinition]] = current_app.extensions.setdefault(_FORMS_KEY, {})
+    directory = Path(current_app.config["FORMS_DIR"])
+    if directory not in cache:
+        cache[directory] = load_catalog(directory)[0]
+    return cache[directory]
+
+
+def me(session: Session, principal: Principal) -> dict[str, Any]:
+    """Describe the user: identity, agency, roles and the territories her agency serves."""
+    territories = session.execute(
+        select(Territory).where(Territory.id.in_(principal.territory_ids)).order_by(Territory.name)
+    ).scalars().all()
+    agency = None
+    if principal.agency_id is not None:
+        agency = {"id": principal.agency_id, "name": principal.agency_name, "kind": principal.agency_kind}
+    return {
+        "id": principal.user_id, "username": principal.username, "display_name": principal.display_name,
+        "agency": agency, "roles": sorted(principal.roles), "territories": territories,
+    }
+
+
+def case_detail(session: Session, principal: Principal, case: Case, now: datetime) -> dict[str, Any]:
+    """Return a case's summary and history, with victim and aggressor only for those who need to know."""
+    detail: dict[str, Any] = {**vars(summary(session, case, now)), "history": timeline(session, case.id)}
+    if can_see_identity(session, principal, case):
+        detail.update(parties(session, case.id))
+    return detail
+
+
+@dataclass(frozen=True)
+class TaskAccess:
+    """Whose a task is; `open` is False once it was completed or cancelled (then from its history)."""
+
+    open: bool
+    case_id: int
+    agency_id: int | None
+    assignee_id: int | None
+
+
+def task_access(session: Session, task_id: int) -> TaskAccess | None:
+    """Tell whose a task is, without loading it (the engine locks it later); None if it never existed."""
+    row = session.execute(
+        select(OpenTask.case_id, OpenTask.agency_id, OpenTask.assignee_id).where(OpenTask.id == task_id)
+    ).first()
+    if row is not None:
+        return TaskAccess(True, row.case_id, row.agency_id, row.assignee_id)
+    created = session.execute(
+        select(TaskEvent.case_id, TaskEvent.agency_id)
+        .where(TaskEvent.task_id == task_id, TaskEvent.action == "created").limit(1)
+    ).first()
+    return None if created is None else TaskAccess(False, created.case_id, created.agency_id, None)
+
+
+def may_see_task(principal: Principal, access: TaskAccess) -> bool:
+    """Tell whether the principal's agency owns the task, or she is its assignee."""
+    own_agency = principal.agency_id is not None and access.agency_id == principal.agency_id
+    return own_agency or (access.assignee_id is not None and access.assignee_id == principal.user_id)
+
+
+def task_view(
+    session: Session, task_id: int, now: datetime, forms: dict[str, FormDefinition] | None = None
+) -> dict[str, Any] | None:
+    """Describe an open task (None if not open); with `forms`, add its form and the draft answers."""
+    row = session.execute(
+        select(OpenTask, Case.reference, Agency, UserAccount.display_name)
+        .join(Case, Case.id == OpenTask.case_id)
+        .outerjoin(Agency, Agency.id == OpenTask.agency_id)
+        .outerjoin(UserAccount, UserAccount.id == OpenTask.assignee_id)
+        .where(OpenTask.id == task_id)
+    ).first()
+    if row is None:
+        return None
+    task, reference, agency, assignee_name = row
+    view: dict[str, Any] = {
+        "id": task.id, "version": task.version, "case": {"id": task.case_id, "reference": reference},
+        "element_id": task.element_id, "name": task.name, "agency": agency,
+        "assignee": None if task.assignee_id is None else {"id": task.assignee_id, "name": assignee_name},
+        "due_at": task.due_at, "visible_from": task.visible_from,
+        "overdue": task.due_at is not None and task.due_at < now, "form_name": task.form,
+    }
+    if forms is not None:
+        view["form"] = forms.get(task.form) if task.form else None
+        view["draft"] = task.draft
+    return view
