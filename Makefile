@@ -27,7 +27,7 @@ $(NODE_STAMP): package-lock.json
 
 # Compiled translations are built from the committed .po file, never committed themselves.
 $(CATALOG).mo: $(CATALOG).po | $(STAMP)
-	$(BIN)/pybabel compile -q -d webapp/translations
+	$(BIN)/pybabel compile -d webapp/translations
 
 # Extract the Spanish strings and merge them into the English catalogue (then translate the new ones).
 translations: venv
