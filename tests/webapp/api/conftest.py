@@ -16,12 +16,10 @@ from werkzeug.test import TestResponse
 from engine.models import Agency, AuditEvent, OpenTask, Territory, UserAccount
 from tests.processes.conftest import detection
 from tests.webapp.conftest import AppFactory
-from webapp.auth.passwords import hash_password
 from webapp.auth.tokens import issue_token
 from webapp.extensions import db
 
 ROOT = Path(__file__).resolve().parents[3]
-PASSWORD = "una-clave-larga-de-prueba"
 ROLES: dict[str, list[str]] = {
     "professional": ["professional"],
     "supervisor": ["professional", "supervisor"],
@@ -37,12 +35,6 @@ AGENCIES: dict[str, tuple[str, str]] = {
     "police_there": ("state_police", "there"),
     "social": ("social_services", "here"),
 }
-
-
-@pytest.fixture(scope="session")
-def password_hash() -> str:
-    """An argon2 hash of PASSWORD, computed once: hashing is slow on purpose."""
-    return hash_password(PASSWORD)
 
 
 @dataclass

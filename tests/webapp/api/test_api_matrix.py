@@ -10,8 +10,8 @@ from typing import Any
 from flask import Flask
 
 from tests.processes.conftest import detection
-from tests.webapp.api.conftest import PASSWORD, ROLES, ApiWorld, build_world
-from tests.webapp.conftest import AppFactory
+from tests.webapp.api.conftest import ROLES, ApiWorld, build_world
+from tests.webapp.conftest import PASSWORD, AppFactory
 
 STEP = "police_report_to_court"
 COMPLAINT = {"complaint_received_at": "2026-03-02T10:00:00+01:00", "report_number": "AT-2026-001",
