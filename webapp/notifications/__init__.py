@@ -1,0 +1,1 @@
+"""Notifications: the in-app bell, e-mail through an SMTP outbox, per-user preferences."""

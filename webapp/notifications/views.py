@@ -1,0 +1,7 @@
+"""Notification views (being built)."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("notifications", __name__, template_folder="templates")
