@@ -20,11 +20,11 @@ from webapp.auth.cli import agencies_cli, users_cli
 from webapp.auth.principal import Principal, load_principal
 from webapp.auth.views import bp as auth_bp
 from webapp.cases.views import bp as cases_bp
-from webapp.notifications.views import bp as notifications_bp
 from webapp.cli import deadlines_cli, demo_cli, processes_cli
 from webapp.errors import handle_http_error
 from webapp.extensions import babel, csrf, db, login_manager, migrate
 from webapp.i18n import init_i18n, select_locale, select_timezone
+from webapp.notifications.views import bp as notifications_bp
 from webapp.status.views import bp as status_bp
 from webapp.supervision.views import bp as supervision_bp
 from webapp.tasks.views import bp as tasks_bp
