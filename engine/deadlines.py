@@ -1,4 +1,4 @@
-"""The due-timer pass: fire every BPMN timer and scheduled process start that is due."""
+"""The deadline worker's engine passes: fire due timers; remind and escalate tasks around their deadlines."""
 
 from __future__ import annotations
 
@@ -10,13 +10,18 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.actor import Actor
 from engine.db import is_postgresql
+from engine.escalation import LEVEL_REMINDED, STAGES, advance_escalation, due_stages, overtaken
 from engine.execution import fire_timer
-from engine.models import Case, DueTimer, OpenTask, ProcessInstance
+from engine.models import Case, DueTimer, Notification, OpenTask, ProcessInstance
+from engine.notifications import Recipients, notify
+from engine.persistence import record
 
 log = logging.getLogger(__name__)
 
 RETRY_BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2))
+ESCALATION_RETRY = timedelta(minutes=5)
 
 
 @dataclass
@@ -93,3 +98,74 @@ def _defer(timer: DueTimer, now: datetime, exc: Exception) -> None:
     timer.attempts += 1
     timer.last_error = str(exc)[:2000]
     timer.fire_at = now + RETRY_BACKOFF[min(timer.attempts, len(RETRY_BACKOFF)) - 1]
+
+
+@dataclass
+class EscalationReport:
+    """What one batch of `run_escalations` did; `notifications` are the notices it created."""
+
+    taken: int = 0
+    reminded: int = 0
+    escalated: int = 0
+    failed: int = 0
+    notifications: list[Notification] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def run_escalations(session: Session, now: datetime, *, limit: int = 1000) -> EscalationReport:
+    """Send the reminders and escalations due at `now` for up to `limit` tasks (call again while `taken == limit`).
+
+    Selects by the indexed `open_task.next_escalation_at` only. Each stage is sent once: the row's
+    level and next time move on in the same transaction as the notices, and on PostgreSQL each worker
+    locks the rows it takes and skips those another holds (a task being completed is skipped too).
+    Each task runs in a savepoint: a failure is recorded and retried later; the caller commits.
+    """
+    query = (select(OpenTask).where(OpenTask.next_escalation_at <= now)
+             .order_by(OpenTask.next_escalation_at, OpenTask.id).limit(limit))
+    if is_postgresql(session):
+        query = query.with_for_update(skip_locked=True)
+    tasks = session.execute(query).scalars().all()
+    report = EscalationReport(taken=len(tasks))
+    if not tasks:
+        return report
+    cases = {c.id: c for c in session.execute(select(Case).where(Case.id.in_({t.case_id for t in tasks}))).scalars()}
+    recipients = Recipients(session)
+    actor = Actor.system("deadlines")
+    for task in tasks:
+        try:
+            with session.begin_nested():
+                reached = _escalate(session, task, cases[task.case_id], now, recipients, actor)
+        except Exception as exc:  # one broken task must not stop the others; it is retried
+            report.failed += 1
+            report.errors.append(f"task {task.id}: {exc}")
+            task.next_escalation_at = now + ESCALATION_RETRY
+            log.warning("escalation of task %s of case %s failed: %s", task.id, task.case_id, type(exc).__name__)
+            continue
+        # Counted only once the savepoint held: a rolled-back notice must not be mailed.
+        for level, notices in reached:
+            report.notifications.extend(notices)
+            if level == LEVEL_REMINDED:
+                report.reminded += 1
+            else:
+                report.escalated += 1
+    session.flush()
+    return report
+
+
+def _escalate(
+    session: Session, task: OpenTask, case: Case, now: datetime, recipients: Recipients, actor: Actor,
+) -> list[tuple[int, list[Notification]]]:
+    """Send every stage the task reached at `now`; return each level sent with its notices."""
+    levels = due_stages(task, now)
+    sent = []
+    for level in levels:
+        if overtaken(task, level, now):
+            continue
+        stage = STAGES[level]
+        notices = notify(session, recipients.of(task, case.territory_id, stage), stage, task, now)
+        record(session, case, "reminded" if level == LEVEL_REMINDED else "escalated", now, actor, task=task,
+               data={"level": stage})
+        sent.append((level, notices))
+    advance_escalation(task, levels[-1] if levels else task.escalation_level)
+    session.flush()
+    return sent

@@ -14,6 +14,7 @@ from engine.actor import Actor
 from engine.assignment import resolve_agencies
 from engine.db import is_postgresql
 from engine.errors import ConflictError, NotFoundError
+from engine.escalation import plan_escalation, schedule_escalation
 from engine.models import Case, DueTimer, OpenTask, ProcessInstance, TaskEvent
 from engine.models.case import risk_rank
 from engine.registry import Runnable, runnable
@@ -118,6 +119,7 @@ def sync_tasks(
             visible_from=timing.visible_from, due_at=timing.due_at, priority=timing.priority, version=1,
             risk_rank=risk_rank(case.risk_level),
         )
+        schedule_escalation(row, plan_escalation(task.spec.properties, task.data, now, region, timing.due_at))
         session.add(row)
         created.append(row)
     session.flush()  # the new rows get their ids; the caller records their creation

@@ -1,4 +1,4 @@
-"""Operational `flask` commands: deploy and validate processes, run due timers, seed demo data.
+"""Operational `flask` commands: deploy and validate processes, the deadline worker, seed demo data.
 
 Each command is one unit of work: it commits once on success and leaves nothing behind on failure.
 """
@@ -15,15 +15,18 @@ from sqlalchemy.orm import Session
 
 from engine.actor import Actor
 from engine.clock import SystemClock
-from engine.deadlines import run_due_timers
 from engine.errors import DefinitionError, Problem
 from engine.registry import deploy, read_directory, validate
 from forms import FormDefinition, load_catalog
+from webapp import clock
 from webapp.demo import seed_demo
+from webapp.demo_history import generate_history
 from webapp.extensions import db
+from webapp.notifications.mailer import SmtpSettings
+from webapp.notifications.worker import PassReport, Worker, run_pass
 
 processes_cli = AppGroup("processes", help="Deploy and check the BPMN/DMN files of PROCESSES_DIR.")
-deadlines_cli = AppGroup("deadlines", help="Fire due BPMN timers and scheduled process starts.")
+deadlines_cli = AppGroup("deadlines", help="Fire due timers, remind and escalate overdue tasks, send e-mail.")
 demo_cli = AppGroup("demo", help="Synthetic demo data.")
 
 
@@ -95,16 +98,43 @@ def _parse_now(_ctx: click.Context, _param: click.Parameter, value: str | None) 
     return when
 
 
+def _deadline_pass(when: datetime | None = None) -> PassReport:
+    config = current_app.config
+    return run_pass(_session(), when or clock.now(), smtp=SmtpSettings.from_config(config),
+                    base_url=str(config["BASE_URL"]))
+
+
 @deadlines_cli.command("run")
 @click.option("--now", "when", callback=_parse_now, help="Pretend it is this time (ISO-8601 with offset).")
 def run_command(when: datetime | None) -> None:
-    """Fire every timer due now (or at --now), once, and commit."""
-    session = _session()
-    report = run_due_timers(session, when or SystemClock().now())
-    session.commit()
+    """Run one pass (timers, reminders and escalations, e-mail) now or at --now; each step commits."""
+    report = _deadline_pass(when)
     for error in report.errors:
         click.echo(error, err=True)
-    click.echo(f"{report.fired} fired, {report.failed} failed.")
+    click.echo(report.summary())
+
+
+@deadlines_cli.command("worker")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="Seconds from the start of one pass to the start of the next.")
+def worker_command(interval: float) -> None:
+    """Run a pass every --interval seconds until SIGTERM or Ctrl-C (a pass under way finishes first)."""
+
+    def run_once() -> None:
+        try:
+            report = _deadline_pass()
+        finally:
+            db.session.remove()  # a fresh session each pass: nothing cached from the last one
+        for error in report.errors:
+            click.echo(error, err=True)
+        if report.busy:
+            click.echo(report.summary())
+
+    worker = Worker(run_once, interval)
+    worker.install_signal_handlers()
+    click.echo(f"Deadline worker started: a pass every {interval:g} s.")
+    passes = worker.run()
+    click.echo(f"Deadline worker stopped after {passes} pass(es).")
 
 
 @demo_cli.command("seed")
@@ -124,3 +154,33 @@ def seed_command() -> None:
                f"{report.cases} cases.")
     for note in report.notes:
         click.echo(note)
+
+
+@demo_cli.command("generate")
+@click.option("--cases", type=click.IntRange(min=1), default=40, show_default=True, help="Cases to open.")
+@click.option("--days", type=click.IntRange(min=1), default=120, show_default=True, help="Days of history.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Random seed: the same seed, the same history.")
+def generate_command(cases: int, days: int, seed: int) -> None:
+    """Build a history: cases driven through the protocol over the last DAYS days on a simulated clock."""
+    session = _session()
+    forms, problems = _catalog()
+    if problems:
+        raise click.ClickException("; ".join(str(p) for p in problems))
+    until = clock.now()
+    seeded = seed_demo(session, now=until, actor=Actor.system("demo"), forms=forms)
+    if not seeded.already_seeded:
+        session.commit()
+        click.echo(f"Seeded the demo: {seeded.territories} territories, {seeded.agencies} agencies, "
+                   f"{seeded.users} users, {seeded.cases} cases.")
+    report = generate_history(session, cases=cases, days=days, seed=seed, until=until, forms=forms,
+                              checkpoint=session.commit)
+    if report.already_present:
+        session.rollback()
+        click.echo("A history is already present (a case older than a day exists): nothing to do.")
+        return
+    session.commit()
+    click.echo(f"Generated {report.cases} cases over {days} days: {report.completed} steps completed "
+               f"({report.completed_late} late), {report.open_late} open steps overdue, {report.incidents} "
+               f"incidents, {report.level_changes} level changes, {report.timers_fired} timers fired.")
+    for note in report.notes:
+        click.echo(note, err=True)

@@ -5,6 +5,7 @@ from engine.models.audit import AuditEvent
 from engine.models.case import Case, CaseParty, ReferenceCounter
 from engine.models.definition import Definition
 from engine.models.instance import ProcessInstance
+from engine.models.notification import Notification, NotificationPreference, OutboxEmail
 from engine.models.task import OpenTask, TaskEvent
 from engine.models.territory import Territory
 from engine.models.timer import DueTimer
@@ -18,7 +19,10 @@ __all__ = [
     "CaseParty",
     "Definition",
     "DueTimer",
+    "Notification",
+    "NotificationPreference",
     "OpenTask",
+    "OutboxEmail",
     "ProcessInstance",
     "ReferenceCounter",
     "TaskEvent",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
@@ -48,6 +48,15 @@ class OpenTask(Base):
     risk_rank: Mapped[int] = mapped_column(Integer, default=0)
     draft: Mapped[dict[str, Any] | None]
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # Escalation schedule (engine/escalation.py), computed when the task is created: how far it went
+    # (0 nothing, 1 reminded, 2 its agency told it is overdue, 3 supervisors, 4 the Mesa), the model's
+    # periods around the deadline, and when the deadline worker acts next (selected by this index only).
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    next_escalation_at: Mapped[datetime | None] = mapped_column(index=True)
+    reminder_before: Mapped[timedelta | None]
+    escalate_agency_after: Mapped[timedelta | None]
+    escalate_supervisor_after: Mapped[timedelta | None]
+    escalate_coordinator_after: Mapped[timedelta | None]
 
 
 class TaskEvent(Base):

@@ -1,0 +1,150 @@
+"""The deadline worker: one pass fires due timers, reminds and escalates tasks, and delivers e-mail.
+
+Each step of a pass commits its own transactions (a batch at a time), so a failure in one step
+neither undoes nor stops the others, and several workers may run against one PostgreSQL database:
+every step locks the rows it takes and skips the rows another worker holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import FrameType
+
+from sqlalchemy.orm import Session
+
+from engine.deadlines import run_due_timers, run_escalations
+from webapp.notifications.emails import queue_emails
+from webapp.notifications.mailer import SmtpSettings, deliver_outbox
+
+log = logging.getLogger(__name__)
+
+ESCALATION_BATCH = 500
+EMAIL_BATCH = 100
+
+
+@dataclass
+class PassReport:
+    """What one pass of the deadline worker did."""
+
+    fired: int = 0
+    timers_failed: int = 0
+    reminded: int = 0
+    escalated: int = 0
+    escalations_failed: int = 0
+    notified: int = 0
+    queued: int = 0
+    sent: int = 0
+    deferred: int = 0
+    refused: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def busy(self) -> bool:
+        """Tell whether the pass did anything worth a line in the log."""
+        return any((self.fired, self.timers_failed, self.reminded, self.escalated, self.escalations_failed,
+                    self.queued, self.sent, self.deferred, self.refused))
+
+    def summary(self) -> str:
+        """Return the pass in one line."""
+        return (f"{self.fired} fired, {self.timers_failed} failed. {self.reminded} reminded, {self.escalated} "
+                f"escalated, {self.escalations_failed} failed; {self.notified} notified. E-mail: {self.queued} "
+                f"queued, {self.sent} sent, {self.deferred} deferred, {self.refused} refused.")
+
+
+def run_pass(
+    session: Session, now: datetime, *, smtp: SmtpSettings | None, base_url: str,
+) -> PassReport:
+    """Run one pass at `now`: timers, then reminders and escalations (with their e-mails), then the outbox.
+
+    Without SMTP settings, notices stay in the app and no e-mail is queued or sent.
+    """
+    report = PassReport()
+    _step(session, report, "timers", lambda: _timers(session, now, report))
+    _step(session, report, "escalations", lambda: _escalations(session, now, report, smtp, base_url))
+    if smtp is not None:
+        _step(session, report, "e-mail", lambda: _deliver(session, now, report, smtp))
+    return report
+
+
+def _step(session: Session, report: PassReport, name: str, work: Callable[[], None]) -> None:
+    try:
+        work()
+    except Exception as exc:  # the worker must outlive a failing step; the next pass tries again
+        session.rollback()
+        report.errors.append(f"{name}: {type(exc).__name__}: {exc}")
+        log.exception("deadline worker: the %s step failed", name)
+
+
+def _timers(session: Session, now: datetime, report: PassReport) -> None:
+    timers = run_due_timers(session, now)
+    session.commit()
+    report.fired, report.timers_failed = timers.fired, timers.failed
+    report.errors.extend(timers.errors)
+
+
+def _escalations(
+    session: Session, now: datetime, report: PassReport, smtp: SmtpSettings | None, base_url: str
+) -> None:
+    while True:
+        batch = run_escalations(session, now, limit=ESCALATION_BATCH)
+        if smtp is not None:
+            report.queued += queue_emails(session, batch.notifications, base_url=base_url, now=now)
+        session.commit()
+        report.reminded += batch.reminded
+        report.escalated += batch.escalated
+        report.escalations_failed += batch.failed
+        report.notified += len(batch.notifications)
+        report.errors.extend(batch.errors)
+        if batch.taken < ESCALATION_BATCH:
+            return
+
+
+def _deliver(session: Session, now: datetime, report: PassReport, smtp: SmtpSettings) -> None:
+    while True:
+        batch = deliver_outbox(session, smtp, now, limit=EMAIL_BATCH)
+        session.commit()
+        report.sent += batch.sent
+        report.deferred += batch.deferred
+        report.refused += batch.failed
+        report.errors.extend(batch.errors)
+        if batch.taken < EMAIL_BATCH or batch.deferred:
+            return  # a server that defers now will not take the next batch either
+
+
+class Worker:
+    """Run a pass every `interval` seconds until SIGTERM or SIGINT; a pass under way finishes first."""
+
+    def __init__(self, run_once: Callable[[], None], interval: float) -> None:
+        self._run_once = run_once
+        self._interval = interval
+        self._stopping = threading.Event()
+
+    def stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
+        """Ask the loop to end after the current pass (a second signal interrupts at once)."""
+        if self._stopping.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self._stopping.set()
+
+    def install_signal_handlers(self) -> None:
+        """Stop cleanly on SIGTERM (systemd, kill) and SIGINT (Ctrl-C)."""
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def run(self) -> int:
+        """Loop until stopped; return the number of passes run."""
+        passes = 0
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            try:
+                self._run_once()
+            except Exception:  # e.g. the database is restarting: log it and try again next time
+                log.exception("deadline worker: the pass failed")
+            passes += 1
+            self._stopping.wait(max(0.0, self._interval - (time.monotonic() - started)))
+        return passes
