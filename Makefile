@@ -38,7 +38,8 @@ run: venv $(NODE_STAMP) $(CATALOG).mo
 	$(FLASK) db upgrade
 	$(FLASK) processes deploy --comment "despliegue inicial"
 	$(FLASK) demo seed
-	COORDINA_INSECURE_COOKIES=1 $(FLASK) run --host 127.0.0.1 --port 5000
+	$(FLASK) demo generate --cases 40 --days 120 --seed 7
+	COORDINA_INSECURE_COOKIES=1 FLASK="$(FLASK)" scripts/run-dev.sh  # the server and the deadline worker
 
 test: venv $(NODE_STAMP) $(CATALOG).mo
 	$(BIN)/python -m pytest

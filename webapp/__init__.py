@@ -39,6 +39,13 @@ ENV_CONFIG = {
     "COORDINA_SECRET_KEY": "SECRET_KEY",
     "COORDINA_PROCESSES_DIR": "PROCESSES_DIR",
     "COORDINA_FORMS_DIR": "FORMS_DIR",
+    "COORDINA_BASE_URL": "BASE_URL",
+    "COORDINA_SMTP_HOST": "SMTP_HOST",
+    "COORDINA_SMTP_PORT": "SMTP_PORT",
+    "COORDINA_SMTP_USER": "SMTP_USER",
+    "COORDINA_SMTP_PASSWORD": "SMTP_PASSWORD",
+    "COORDINA_SMTP_STARTTLS": "SMTP_STARTTLS",
+    "COORDINA_MAIL_FROM": "MAIL_FROM",
 }
 TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
 
@@ -72,6 +79,14 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
         BABEL_DEFAULT_TIMEZONE="Europe/Madrid",
         BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS_DIR),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session (which has an idle timeout)
+        # Links in e-mails; e-mail is off (in-app notices only) until an SMTP host is set.
+        BASE_URL="http://127.0.0.1:5000",
+        SMTP_HOST="",
+        SMTP_PORT=25,
+        SMTP_USER="",
+        SMTP_PASSWORD="",
+        SMTP_STARTTLS=False,
+        MAIL_FROM="coordina@localhost",
     )
     app.config.from_pyfile("config.py", silent=True)
     for variable, key in ENV_CONFIG.items():
