@@ -17,7 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('open_task', schema=None) as batch_op:
+    with op.batch_alter_table('open_task', schema=None, table_kwargs={'sqlite_autoincrement': True}) as batch_op:
         batch_op.add_column(sa.Column('risk_rank', sa.Integer(), nullable=False, server_default='0'))
         batch_op.drop_index(batch_op.f('ix_open_task_agency_due'))
         batch_op.drop_index(batch_op.f('ix_open_task_assignee_due'))
@@ -39,7 +39,7 @@ def _fill_risk_rank() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('open_task', schema=None) as batch_op:
+    with op.batch_alter_table('open_task', schema=None, table_kwargs={'sqlite_autoincrement': True}) as batch_op:
         batch_op.drop_index('ix_open_task_queue')
         batch_op.drop_index('ix_open_task_assignee_order')
         batch_op.drop_index('ix_open_task_agency_step')

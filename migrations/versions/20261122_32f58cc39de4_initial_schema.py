@@ -172,7 +172,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_due_timer')),
     sqlite_autoincrement=True
     )
-    with op.batch_alter_table('due_timer', schema=None) as batch_op:
+    with op.batch_alter_table('due_timer', schema=None, table_kwargs={'sqlite_autoincrement': True}) as batch_op:
         batch_op.create_index(batch_op.f('ix_due_timer_case_id'), ['case_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_due_timer_fire_at'), ['fire_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_due_timer_instance_id'), ['instance_id'], unique=False)
@@ -203,7 +203,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('instance_id', 'task_guid', name=op.f('uq_open_task_instance_id_task_guid')),
     sqlite_autoincrement=True
     )
-    with op.batch_alter_table('open_task', schema=None) as batch_op:
+    with op.batch_alter_table('open_task', schema=None, table_kwargs={'sqlite_autoincrement': True}) as batch_op:
         batch_op.create_index('ix_open_task_agency_due', ['agency_id', 'assignee_id', 'due_at'], unique=False)
         batch_op.create_index('ix_open_task_assignee_due', ['assignee_id', 'due_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_open_task_case_id'), ['case_id'], unique=False)
@@ -248,7 +248,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_task_event_case_at')
 
     op.drop_table('task_event')
-    with op.batch_alter_table('open_task', schema=None) as batch_op:
+    with op.batch_alter_table('open_task', schema=None, table_kwargs={'sqlite_autoincrement': True}) as batch_op:
         batch_op.drop_index(batch_op.f('ix_open_task_instance_id'))
         batch_op.drop_index('ix_open_task_due')
         batch_op.drop_index(batch_op.f('ix_open_task_case_id'))
@@ -256,7 +256,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_open_task_agency_due')
 
     op.drop_table('open_task')
-    with op.batch_alter_table('due_timer', schema=None) as batch_op:
+    with op.batch_alter_table('due_timer', schema=None, table_kwargs={'sqlite_autoincrement': True}) as batch_op:
         batch_op.drop_index(batch_op.f('ix_due_timer_instance_id'))
         batch_op.drop_index(batch_op.f('ix_due_timer_fire_at'))
         batch_op.drop_index(batch_op.f('ix_due_timer_case_id'))

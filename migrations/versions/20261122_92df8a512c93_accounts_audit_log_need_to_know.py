@@ -59,7 +59,7 @@ def upgrade() -> None:
     for statement in APPEND_ONLY_DDL.get(op.get_bind().dialect.name, []):
         op.execute(statement)
 
-    with op.batch_alter_table('open_task', schema=None) as batch_op:
+    with op.batch_alter_table('open_task', schema=None, table_kwargs={'sqlite_autoincrement': True}) as batch_op:
         batch_op.add_column(sa.Column('needs_identity', sa.Boolean(), nullable=False, server_default=sa.false()))
 
     with op.batch_alter_table('task_event', schema=None) as batch_op:
@@ -87,7 +87,7 @@ def downgrade() -> None:
     with op.batch_alter_table('task_event', schema=None) as batch_op:
         batch_op.drop_index('ix_task_event_agency_case')
 
-    with op.batch_alter_table('open_task', schema=None) as batch_op:
+    with op.batch_alter_table('open_task', schema=None, table_kwargs={'sqlite_autoincrement': True}) as batch_op:
         batch_op.drop_column('needs_identity')
 
     with op.batch_alter_table('audit_event', schema=None) as batch_op:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,3 +79,14 @@ def test_upgrading_an_empty_database_gives_exactly_the_models_schema(empty_datab
             from webapp.extensions import db
 
             db.engine.dispose()
+
+
+def test_migrated_sqlite_never_reuses_the_id_of_a_deleted_task(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'migrated.sqlite'}"
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "test-only"})
+    result = app.test_cli_runner().invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(tmp_path / "migrated.sqlite") as conn:
+        for table in ("open_task", "due_timer"):
+            ddl = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+            assert "AUTOINCREMENT" in ddl, table  # a table rebuilt by a migration must keep it
