@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, literal, select
+from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, literal, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -184,6 +184,17 @@ def _in_scope(territories: Iterable[int]) -> ColumnElement[bool]:
     return Case.territory_id.in_(list(territories))
 
 
+def _custom_plans(session: Session) -> None:
+    """Plan each board query for its own dates, for the rest of the transaction (PostgreSQL).
+
+    psycopg prepares a statement run five times, and PostgreSQL then may switch to a generic plan
+    that ignores the date range: for the step timings it walks every case's history through an
+    index instead of one scan (measured: 9 s instead of 1.5 s over 100,000 cases).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
 def board(session: Session, principal: Principal, filters: BoardFilters, now: datetime) -> Board:
     """Read the whole board for the supervisor's territories (or the one chosen)."""
     territories = filters.territory_ids(principal)
@@ -208,6 +219,7 @@ def open_step_counts(
     One GROUP BY over (agency, assignee, step); the three tables are sums of its groups, whose number
     is bounded by agencies x members x steps, not by the number of tasks.
     """
+    _custom_plans(session)
     overdue = func.sum(case((OpenTask.due_at < now, 1), else_=0))
     groups = session.execute(
         select(OpenTask.agency_id, OpenTask.assignee_id, OpenTask.element_id, func.min(OpenTask.name),
@@ -253,6 +265,7 @@ def late_steps(
     session: Session, territories: Iterable[int], now: datetime, *, limit: int = LIST_LIMIT
 ) -> list[LateStep]:
     """List the overdue open steps, the longest overdue first (read in due-date index order)."""
+    _custom_plans(session)
     rows = session.execute(
         select(OpenTask.id, OpenTask.case_id, Case.reference, OpenTask.element_id, OpenTask.name, OpenTask.agency_id,
                Agency.name, OpenTask.due_at)
@@ -275,6 +288,7 @@ def reassessments_due(
     Every protocol process that sets a case's `next_reassessment_due` opens its risk-assessment step
     with that same deadline, so the open steps (read by due-date index) are the list.
     """
+    _custom_plans(session)
     condition = and_(_in_scope(territories), OpenTask.form == REASSESSMENT_FORM, OpenTask.due_at >= now,
                      OpenTask.due_at < now + REASSESSMENT_WINDOW)
     total = session.execute(
@@ -304,6 +318,7 @@ def risk_levels(session: Session, territories: Iterable[int]) -> list[RiskCount]
 
 def step_timings(session: Session, territories: Iterable[int], since: datetime, until: datetime) -> list[StepTiming]:
     """For each step completed in the period: count, on time, median and 90th percentile against the deadline."""
+    _custom_plans(session)
     condition = and_(_in_scope(territories), TaskEvent.action == "completed", TaskEvent.due_at.is_not(None),
                      TaskEvent.at >= since, TaskEvent.at <= until)
     on_time = func.sum(case((TaskEvent.at <= TaskEvent.due_at, 1), else_=0))
@@ -356,6 +371,7 @@ def own_agency_tasks(
     session: Session, principal: Principal, territories: Iterable[int], now: datetime, *, limit: int = LIST_LIMIT
 ) -> list[OwnTask]:
     """List the open steps of the supervisor's own agency, earliest deadline first, for reassignment."""
+    _custom_plans(session)
     if principal.agency_id is None:
         return []
     rows = session.execute(
