@@ -111,12 +111,12 @@ def _clone(session: Session, cases: int, rng: random.Random, now: datetime) -> N
             "FROM process_instance WHERE case_id = :t AND status = 'running'"
         ), {"c": new_case, "t": template})
         new_instance = conn.execute(text("SELECT last_insert_rowid()")).scalar_one()
+        copied = [c.name for c in OpenTask.__table__.columns
+                  if c.name not in ("id", "case_id", "instance_id", "visible_from", "due_at", "risk_rank")]
         conn.execute(text(
-            "INSERT INTO open_task (case_id, instance_id, task_guid, element_id, name, lane, agency_kind, agency_id, "
-            "assignee_id, form, needs_identity, created_at, visible_from, due_at, priority, draft, version, "
-            "risk_rank) SELECT :c, :i, task_guid, element_id, name, lane, agency_kind, agency_id, assignee_id, form, "
-            "needs_identity, created_at, datetime(visible_from, :shift || ' seconds'), "
-            "datetime(due_at, :shift || ' seconds'), priority, draft, version, :rank FROM open_task WHERE case_id = :t"
+            f"INSERT INTO open_task (case_id, instance_id, visible_from, due_at, risk_rank, {', '.join(copied)}) "
+            f"SELECT :c, :i, datetime(visible_from, :shift || ' seconds'), datetime(due_at, :shift || ' seconds'), "
+            f":rank, {', '.join(copied)} FROM open_task WHERE case_id = :t"
         ), {"c": new_case, "i": new_instance, "t": template, "shift": shift, "rank": risk_rank(level)})
         conn.execute(text(
             "INSERT INTO task_event (case_id, task_id, instance_id, task_guid, element_id, name, agency_id, actor_id, "
