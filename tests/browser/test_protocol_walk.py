@@ -11,26 +11,17 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from engine.models import AuditEvent, UserAccount
-from tests.conftest import unavailable
-from webapp import create_app
+from tests.browser.conftest import ARTIFACTS, ROOT, live_app
 from webapp.demo import DEMO_PASSWORD
 from webapp.extensions import db
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync", "--disable-quic"]
 RISK_FORM = json.loads((ROOT / "forms" / "risk_assessment.json").read_text(encoding="utf-8"))
 INDICATORS = [name for section in RISK_FORM["ui"]["sections"] if section["title"] != "Seguimiento"
               for name in section["fields"]]
@@ -39,37 +30,8 @@ INDICATORS = [name for section in RISK_FORM["ui"]["sections"] if section["title"
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, object]]:
     """Serve the app on 127.0.0.1 with a migrated SQLite database, the protocol and the demo data."""
-    if not CHROMIUM.exists() or shutil.which("node") is None:
-        unavailable("browser tests need Debian's chromium (apt-get install chromium fonts-liberation)")
-    if not (ROOT / "node_modules" / "bpmn-js").exists():
-        unavailable("browser tests need `npm ci` (the bpmn-js viewer the case page serves)")
-    app = create_app({
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'coordina.sqlite'}", "SECRET_KEY": "browser-tests",
-        "SESSION_COOKIE_SECURE": False, "PROCESSES_DIR": ROOT / "processes", "FORMS_DIR": ROOT / "forms",
-    })
-    runner = app.test_cli_runner()
-    for command in (["db", "upgrade"], ["processes", "deploy"], ["demo", "seed"]):
-        result = runner.invoke(args=command)
-        assert result.exit_code == 0, result.output
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{http.server_port}", app
-    http.shutdown()
-    with app.app_context():
-        db.engine.dispose()
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    """Debian's chromium, headless, through Playwright (never a downloaded browser)."""
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with live_app(tmp_path, [["demo", "seed"]], npm_package="bpmn-js") as served:
+        yield served
 
 
 def sign_in(browser: object, base: str, username: str) -> object:

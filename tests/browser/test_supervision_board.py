@@ -9,8 +9,6 @@ The screenshot goes to test-artifacts/supervision-board.png.
 from __future__ import annotations
 
 import re
-import shutil
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,47 +16,23 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from engine.clock import FakeClock
 from engine.models import Agency, AuditEvent, Case, OpenTask, UserAccount
-from tests.browser.test_protocol_walk import ARTIFACTS, CHROMIUM, browser, sign_in
-from tests.conftest import unavailable
-from webapp import create_app
+from tests.browser.conftest import ARTIFACTS, live_app
+from tests.browser.test_protocol_walk import sign_in
 from webapp.extensions import db
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)  # the board's "now": where the simulated history ends
 SUPERVISOR, MEMBER = "gc.puebla.jefa", "gc.puebla"
 AGENCY = "Guardia Civil — Puebla de la Calzada"
 
-__all__ = ["browser"]  # the chromium fixture, shared with the protocol walk
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Any]]:
     """Serve the app (migrated SQLite, the protocol, a generated history) on a clock stopped at NOW."""
-    if not CHROMIUM.exists() or shutil.which("node") is None:
-        unavailable("browser tests need Debian's chromium (apt-get install chromium fonts-liberation)")
-    if not (ROOT / "node_modules" / "chart.js").exists():
-        unavailable("browser tests need `npm ci` (the Chart.js bundle the board serves)")
-    app = create_app({
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'coordina.sqlite'}", "SECRET_KEY": "browser-tests",
-        "SESSION_COOKIE_SECURE": False, "PROCESSES_DIR": ROOT / "processes", "FORMS_DIR": ROOT / "forms",
-        "CLOCK": FakeClock(NOW),
-    })
-    runner = app.test_cli_runner()
-    for command in (["db", "upgrade"], ["processes", "deploy"],
-                    ["demo", "generate", "--cases", "16", "--days", "60", "--seed", "5"]):
-        result = runner.invoke(args=command)
-        assert result.exit_code == 0, result.output
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{http.server_port}", app
-    http.shutdown()
-    with app.app_context():
-        db.engine.dispose()
+    history = ["demo", "generate", "--cases", "16", "--days", "60", "--seed", "5"]
+    with live_app(tmp_path, [history], npm_package="chart.js", CLOCK=FakeClock(NOW)) as served:
+        yield served
 
 
 def late_step_of_the_agency(app: Any) -> tuple[int, str, str]:
