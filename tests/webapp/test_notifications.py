@@ -343,11 +343,20 @@ def test_the_bell_is_only_shown_to_signed_in_users(site: Site) -> None:
     assert site.browser().get("/avisos").status_code == 302
 
 
-def test_the_case_history_shows_the_escalation(site: Site) -> None:
+def test_the_case_history_names_each_escalation_level(site: Site) -> None:
     case_id, due = open_police_case(site)
     run(site, due)
     page = site.browser("policia").get(f"/casos/{case_id}").get_data(as_text=True)
-    assert page.count("Paso escalado") == 1
+    assert page.count(f"Paso vencido: avisado su organismo: {STEP_NAME}") == 1
+    assert "Paso escalado a la supervisión" not in page
+
+    run(site, due + timedelta(days=3))  # past the supervisor's (P1D) and the Mesa's (P2D) periods
+    page = site.browser("policia").get(f"/casos/{case_id}").get_data(as_text=True)
+    history = page.split('<h2 id="history-title">Historial</h2>')[1].split("</section>")[0]
+    labels = ["Paso escalado a la coordinación de la Mesa", "Paso escalado a la supervisión del organismo",
+              "Paso vencido: avisado su organismo"]  # newest first
+    positions = [history.index(f"{label}: {STEP_NAME}") for label in labels]
+    assert positions == sorted(positions)
 
 
 def test_the_english_bell_and_list(site: Site) -> None:

@@ -199,6 +199,8 @@ class HistoryEntryOut(Schema):
     actor = fields.String(attribute="actor_name", allow_none=True)
     due_at = fields.DateTime(allow_none=True)
     on_time = fields.Boolean(allow_none=True)
+    level = fields.String(allow_none=True, metadata={
+        "description": "for reminded/escalated: who was told (reminder, agency, supervisor, coordinator)"})
 
 
 class PartyOut(Schema):

@@ -15,7 +15,8 @@ from engine.timing import parse_when_or_none
 
 # History entries a person reads in a timeline (engine bookkeeping such as "created" stays out).
 TIMELINE_ACTIONS = ("case_opened", "completed", "cancelled", "timer_fired", "instance_started",
-                    "instance_completed", "instance_cancelled", "process_scheduled", "assigned", "escalated")
+                    "instance_completed", "instance_cancelled", "process_scheduled", "assigned", "reminded",
+                    "escalated")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class TimelineEntry:
     actor_name: str | None
     due_at: datetime | None
     on_time: bool | None
+    # Reminders and escalations: who was told (a notification kind: reminder, agency, supervisor, coordinator).
+    level: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,8 +139,9 @@ def timeline(session: Session, case_id: int, *, limit: int | None = None) -> lis
         on_time = None
         if event.action == "completed" and event.due_at is not None:
             on_time = event.at <= event.due_at
+        level = (event.data or {}).get("level") if event.action in ("reminded", "escalated") else None
         entries.append(TimelineEntry(event.at, event.action, event.element_id, event.name, agency, actor_name,
-                                     event.due_at, on_time))
+                                     event.due_at, on_time, level))
     return entries
 
 
