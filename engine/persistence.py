@@ -111,7 +111,7 @@ def sync_tasks(
         timing = task_timing(task.spec.properties, task.data, now, region, task.boundary_timer_at)
         kind = kind_of[task.guid]
         row = OpenTask(
-            case_id=case.id, instance_id=instance.id, task_guid=task.guid,
+            case_id=case.id, territory_id=case.territory_id, instance_id=instance.id, task_guid=task.guid,
             element_id=task.spec.element_id, name=task.spec.name, lane=task.spec.lane,
             agency_kind=kind, agency_id=agencies.get(kind) if kind else None,
             form=task.spec.properties.get("form"), created_at=now,

@@ -6,6 +6,7 @@ from engine.models.case import Case, CaseParty, ReferenceCounter
 from engine.models.definition import Definition
 from engine.models.instance import ProcessInstance
 from engine.models.notification import Notification, NotificationPreference, OutboxEmail
+from engine.models.step_timing import StepTimingDay, StepTimingPending
 from engine.models.task import OpenTask, TaskEvent
 from engine.models.territory import Territory
 from engine.models.timer import DueTimer
@@ -25,6 +26,8 @@ __all__ = [
     "OutboxEmail",
     "ProcessInstance",
     "ReferenceCounter",
+    "StepTimingDay",
+    "StepTimingPending",
     "TaskEvent",
     "Territory",
     "UserAccount",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.db import Base
@@ -26,10 +26,12 @@ class Case(Base):
     """A protection case; its workflow facts live in `facts`, identifying data in CaseParty."""
 
     __tablename__ = "case_file"
+    # A territory's cases, and the board's count of its followed cases by level from the index alone.
+    __table_args__ = (Index("ix_case_file_territory_status_level", "territory_id", "status", "risk_level"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(32), unique=True)  # VG-2026-000123
-    territory_id: Mapped[int] = mapped_column(ForeignKey("territory.id"), index=True)
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territory.id"))
     # Loaded with the case: its region decides working days on every step.
     territory: Mapped[Territory] = relationship(lazy="joined", innerjoin=True)
     status: Mapped[str] = mapped_column(String(32), default="active", index=True)

@@ -23,12 +23,17 @@ class OpenTask(Base):
         Index("ix_open_task_assignee_order", "assignee_id", "risk_rank", "due_at"),
         Index("ix_open_task_agency_step", "agency_id", "element_id"),
         Index("ix_open_task_due", "due_at"),
+        # The supervisor's board counts a territory's open steps by agency, member and step from this index alone.
+        Index("ix_open_task_territory_board", "territory_id", "agency_id", "assignee_id", "element_id",
+              postgresql_include=["name", "visible_from", "due_at"]),
         # Rows are deleted on completion: never hand a deleted task's id to a new task on SQLite.
         {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), index=True)
+    # The case's territory, kept here (like risk_rank) so that the board reads open steps without the cases.
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territory.id"))
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
     task_guid: Mapped[str] = mapped_column(String(36))
     element_id: Mapped[str] = mapped_column(String(120))

@@ -81,6 +81,31 @@ def test_upgrading_an_empty_database_gives_exactly_the_models_schema(empty_datab
             db.engine.dispose()
 
 
+def test_the_migrated_database_queues_completed_steps_for_the_board(empty_database: str) -> None:
+    app = create_app(app_config(empty_database))
+    result = app.test_cli_runner().invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    database = create_engine(empty_database)
+    try:
+        with database.begin() as conn:
+            conn.execute(text("INSERT INTO territory (id, code, name) VALUES (1, 't', 'T')"))
+            conn.execute(text("INSERT INTO case_file (id, reference, territory_id, status, facts, created_at, "
+                              "updated_at, version) VALUES (1, 'VG-1', 1, 'active', '{}', :at, :at, 1)"),
+                         {"at": "2026-03-02 09:00:00"})
+            for action, due in (("completed", "2026-03-03 09:00:00"), ("completed", None), ("created", "2026-03-03")):
+                conn.execute(text("INSERT INTO task_event (case_id, action, at, due_at) VALUES (1, :a, :at, :due)"),
+                             {"a": action, "at": "2026-03-02 10:00:00", "due": due})
+            queued = conn.execute(text("SELECT e.action, e.due_at IS NOT NULL FROM step_timing_pending p "
+                                       "JOIN task_event e ON e.id = p.event_id")).all()
+        assert [tuple(row) for row in queued] == [("completed", True)]
+    finally:
+        database.dispose()
+        with app.app_context():
+            from webapp.extensions import db
+
+            db.engine.dispose()
+
+
 def test_migrated_sqlite_never_reuses_the_id_of_a_deleted_task(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'migrated.sqlite'}"
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "test-only"})

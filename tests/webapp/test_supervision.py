@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select, update
 
 from engine.execution import claim_task, start_case
-from engine.models import Agency, AuditEvent, OpenTask, TaskEvent
+from engine.models import Agency, AuditEvent, OpenTask, StepTimingPending, TaskEvent
 from tests.processes.conftest import detection, risk_answers
 from tests.webapp.conftest import Site
 from webapp.auth.principal import load_principal
@@ -131,6 +131,17 @@ def test_step_timings_give_on_time_share_median_and_90th_percentile_against_the_
     assessment = timings["police_risk_assessment"]
     assert (assessment.completed, assessment.on_time, assessment.median_hours) == (1, 1, -14.0)
     assert timings["risk_level_review"].median_hours == -4.0
+
+
+def test_step_timings_are_the_same_once_the_worker_rolled_them_up(history: History) -> None:
+    before = read_board(history).timings
+    result = history.site.app.test_cli_runner().invoke(
+        args=["deadlines", "run", "--now", history.site.clock.now().isoformat()])
+    assert result.exit_code == 0, result.output
+    assert "5 completions rolled up" in result.output  # three complaints, an assessment and its review
+    with history.site.app.app_context():
+        assert db.session.execute(select(StepTimingPending)).first() is None
+    assert read_board(history).timings == before
 
 
 def test_step_timings_keep_to_the_period(history: History) -> None:

@@ -1,4 +1,5 @@
-"""The deadline worker: one pass fires due timers, reminds and escalates tasks, and delivers e-mail.
+"""The deadline worker: one pass fires due timers, reminds and escalates tasks, delivers e-mail, and
+rolls the completed steps up for the supervisor's board.
 
 Each step of a pass commits its own transactions (a batch at a time), so a failure in one step
 neither undoes nor stops the others, and several workers may run against one PostgreSQL database:
@@ -19,6 +20,7 @@ from types import FrameType
 from sqlalchemy.orm import Session
 
 from engine.deadlines import run_due_timers, run_escalations
+from engine.stats import ROLL_UP_BATCH, roll_up_step_timings
 from webapp.notifications.emails import queue_emails
 from webapp.notifications.mailer import SmtpSettings, deliver_outbox
 
@@ -26,6 +28,8 @@ log = logging.getLogger(__name__)
 
 ESCALATION_BATCH = 500
 EMAIL_BATCH = 100
+# Batches of completions rolled up per pass: a large backlog (a migrated history) is spread over passes.
+ROLL_UP_BATCHES = 10
 
 
 @dataclass
@@ -42,25 +46,27 @@ class PassReport:
     sent: int = 0
     deferred: int = 0
     refused: int = 0
+    rolled_up: int = 0
     errors: list[str] = field(default_factory=list)
 
     @property
     def busy(self) -> bool:
         """Tell whether the pass did anything worth a line in the log."""
         return any((self.fired, self.timers_failed, self.reminded, self.escalated, self.escalations_failed,
-                    self.queued, self.sent, self.deferred, self.refused))
+                    self.queued, self.sent, self.deferred, self.refused, self.rolled_up))
 
     def summary(self) -> str:
         """Return the pass in one line."""
         return (f"{self.fired} fired, {self.timers_failed} failed. {self.reminded} reminded, {self.escalated} "
                 f"escalated, {self.escalations_failed} failed; {self.notified} notified. E-mail: {self.queued} "
-                f"queued, {self.sent} sent, {self.deferred} deferred, {self.refused} refused.")
+                f"queued, {self.sent} sent, {self.deferred} deferred, {self.refused} refused. "
+                f"{self.rolled_up} completions rolled up.")
 
 
 def run_pass(
     session: Session, now: datetime, *, smtp: SmtpSettings | None, base_url: str,
 ) -> PassReport:
-    """Run one pass at `now`: timers, then reminders and escalations (with their e-mails), then the outbox.
+    """Run one pass at `now`: timers, reminders and escalations (with their e-mails), the outbox, the roll-up.
 
     Without SMTP settings, notices stay in the app and no e-mail is queued or sent.
     """
@@ -69,6 +75,7 @@ def run_pass(
     _step(session, report, "escalations", lambda: _escalations(session, now, report, smtp, base_url))
     if smtp is not None:
         _step(session, report, "e-mail", lambda: _deliver(session, now, report, smtp))
+    _step(session, report, "step timings", lambda: _roll_up(session, report))
     return report
 
 
@@ -115,6 +122,15 @@ def _deliver(session: Session, now: datetime, report: PassReport, smtp: SmtpSett
         report.errors.extend(batch.errors)
         if batch.taken < EMAIL_BATCH or batch.deferred:
             return  # a server that defers now will not take the next batch either
+
+
+def _roll_up(session: Session, report: PassReport, batches: int = ROLL_UP_BATCHES) -> None:
+    for _ in range(batches):
+        batch = roll_up_step_timings(session)
+        session.commit()
+        report.rolled_up += batch.events
+        if batch.events < ROLL_UP_BATCH:
+            return
 
 
 class Worker:

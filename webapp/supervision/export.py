@@ -6,7 +6,7 @@ import csv
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
@@ -106,7 +106,7 @@ def _risks(session: Session, territories: Sequence[int], _now: datetime, _period
 
 
 def _timings(session: Session, territories: Sequence[int], now: datetime, period: int) -> Table:
-    rows = step_timings(session, territories, now - timedelta(days=period), now)
+    rows = step_timings(session, territories, period, now)
     return Table([_("Paso"), _("Identificador del paso"), _("Completados"), _("En plazo"), _("Porcentaje en plazo"),
                   _("Mediana respecto del plazo (horas)"), _("Percentil 90 respecto del plazo (horas)")],
                  [[row.step, row.element_id, row.completed, row.on_time, round(row.on_time_share * 100, 1),
