@@ -29,6 +29,7 @@ HOUR = 3600
 RESOLUTION = ((10 * HOUR, 360), (100 * HOUR, HOUR), (1000 * HOUR, 10 * HOUR))
 COARSEST = 100 * HOUR
 ROLL_UP_BATCH = 20_000
+FETCH_CHUNK = 5_000  # event ids per IN (...) list
 
 
 def delay_bucket(seconds: float) -> int:
@@ -72,25 +73,33 @@ def pending_completions(
     """Read queued completions (event id, completion), oldest event first, optionally filtered.
 
     With `lock` (the roll-up), PostgreSQL rows are locked and rows another worker holds are skipped.
+    The queue is read first and its events fetched by id after: the queue is small, but a planner
+    that still counts the rows a roll-up just deleted must not walk the history to join it.
     """
-    query = (
-        select(StepTimingPending.event_id, Case.territory_id, TaskEvent.at, TaskEvent.due_at, TaskEvent.element_id,
-               TaskEvent.name)
-        .join(TaskEvent, TaskEvent.id == StepTimingPending.event_id)
-        .join(Case, Case.id == TaskEvent.case_id)
-        .order_by(StepTimingPending.event_id)
-    )
-    if territories is not None:
-        query = query.where(Case.territory_id.in_(list(territories)))
-    if since is not None:
-        query = query.where(TaskEvent.at >= since)
+    query = select(StepTimingPending.event_id).order_by(StepTimingPending.event_id)
     if limit is not None:
         query = query.limit(limit)
     if lock and is_postgresql(session):
-        query = query.with_for_update(of=StepTimingPending, skip_locked=True)
-    return [(event_id, Completion(territory_id, at, due_at, element_id or "", name or element_id or ""))
-            for event_id, territory_id, at, due_at, element_id, name in session.execute(query).all()
-            if due_at is not None]  # always: the trigger queues dated completions only
+        query = query.with_for_update(skip_locked=True)
+    event_ids = list(session.execute(query).scalars())
+    found: list[tuple[int, Completion]] = []
+    places = None if territories is None else list(territories)
+    for chunk in range(0, len(event_ids), FETCH_CHUNK):
+        events = (
+            select(TaskEvent.id, Case.territory_id, TaskEvent.at, TaskEvent.due_at, TaskEvent.element_id,
+                   TaskEvent.name)
+            .join(Case, Case.id == TaskEvent.case_id)
+            .where(TaskEvent.id.in_(event_ids[chunk:chunk + FETCH_CHUNK]))
+            .order_by(TaskEvent.id)
+        )
+        if places is not None:
+            events = events.where(Case.territory_id.in_(places))
+        if since is not None:
+            events = events.where(TaskEvent.at >= since)
+        found.extend((event_id, Completion(territory_id, at, due_at, element_id or "", name or element_id or ""))
+                     for event_id, territory_id, at, due_at, element_id, name in session.execute(events).all()
+                     if due_at is not None)  # always: the trigger queues dated completions only
+    return found
 
 
 @dataclass

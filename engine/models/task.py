@@ -26,6 +26,8 @@ class OpenTask(Base):
         # The supervisor's board counts a territory's open steps by agency, member and step from this index alone.
         Index("ix_open_task_territory_board", "territory_id", "agency_id", "assignee_id", "element_id",
               postgresql_include=["name", "visible_from", "due_at"]),
+        # ... and lists the risk assessments due soon by form and deadline.
+        Index("ix_open_task_form_due", "form", "territory_id", "due_at"),
         # Rows are deleted on completion: never hand a deleted task's id to a new task on SQLite.
         {"sqlite_autoincrement": True},
     )

@@ -49,6 +49,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_open_task_territory_board',
                               ['territory_id', 'agency_id', 'assignee_id', 'element_id'], unique=False,
                               postgresql_include=['name', 'visible_from', 'due_at'])
+        batch_op.create_index('ix_open_task_form_due', ['form', 'territory_id', 'due_at'], unique=False)
 
     with op.batch_alter_table('case_file', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_case_file_territory_id'))
@@ -73,7 +74,7 @@ def upgrade() -> None:
     )
     for statement in QUEUE_DDL.get(op.get_bind().dialect.name, []):
         op.execute(statement)
-    # The history so far: queued, rolled up by the deadline worker's next passes (or `flask supervision roll-up`).
+    # The history so far: queued, and rolled up by the deadline worker's next passes (ten batches a pass).
     op.execute("INSERT INTO step_timing_pending (event_id) SELECT id FROM task_event "
                "WHERE action = 'completed' AND due_at IS NOT NULL")
 
@@ -87,6 +88,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_case_file_territory_status_level')
         batch_op.create_index(batch_op.f('ix_case_file_territory_id'), ['territory_id'], unique=False)
     with op.batch_alter_table('open_task', schema=None, table_kwargs={'sqlite_autoincrement': True}) as batch_op:
+        batch_op.drop_index('ix_open_task_form_due')
         batch_op.drop_index('ix_open_task_territory_board')
         batch_op.drop_constraint(batch_op.f('fk_open_task_territory_id_territory'), type_='foreignkey')
         batch_op.drop_column('territory_id')
