@@ -88,7 +88,7 @@ def _bpmn_elements(source: str) -> dict[str, _Element]:
     lanes: dict[str, str] = {}
     for lane in root.iter(f"{{{BPMN_NS}}}lane"):  # outer lanes first: the innermost lane wins
         for ref in lane.iterfind(f"{{{BPMN_NS}}}flowNodeRef"):
-            lanes[(ref.text or "").strip()] = lane.get("name") or lane.get("id", "")
+            lanes[(ref.text or "").strip()] = lane.get("name") or lane.get("id") or ""
     found: dict[str, _Element] = {}
     for process in root.iterfind(f"{{{BPMN_NS}}}process"):
         found[process.get("id", "")] = ("process", process.get("name") or "", {"name": process.get("name") or ""})
@@ -117,9 +117,9 @@ def _bpmn_aspects(el: etree._Element, lane: str) -> dict[str, str]:
     if ext is not None:
         for prop in ext.iterfind(f"{{{SPIFF_NS}}}properties/{{{SPIFF_NS}}}property"):
             aspects[f"property {prop.get('name', '')}"] = prop.get("value", "")
-        for child in ext:
-            if isinstance(child.tag, str) and etree.QName(child).localname != "properties":
-                aspects[etree.QName(child).localname] = (child.text or "").strip()
+        for extension in ext:
+            if isinstance(extension.tag, str) and etree.QName(extension).localname != "properties":
+                aspects[etree.QName(extension).localname] = (extension.text or "").strip()
     for tag, what in (("conditionExpression", "condition"), ("script", "script"), ("documentation", "documentation")):
         child = el.find(f"{{{BPMN_NS}}}{tag}")
         if child is not None:
