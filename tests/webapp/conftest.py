@@ -109,6 +109,7 @@ PEOPLE: dict[str, tuple[str | None, str, tuple[str, ...]]] = {
     "colegio": ("school", "here", ("professional",)),
     "policia.madrid": ("state_police", "there", ("professional",)),
     "admin": (None, "here", ("admin",)),
+    "disenadora": (None, "here", ("designer",)),
 }
 
 
