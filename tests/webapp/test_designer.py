@@ -132,8 +132,8 @@ def test_the_refusals_name_the_element_and_line(site: Site) -> None:
     html = upload(designer, "followup.bpmn", _outside_lane()).get_data(as_text=True)
     assert "<code>social_services_followup</code>" in html
     assert "user task is outside any lane" in html
-    line = _outside_lane().decode().splitlines().index(
-        next(l for l in _outside_lane().decode().splitlines() if 'userTask id="social_services_followup"' in l)) + 1
+    lines = _outside_lane().decode().splitlines()
+    line = next(n for n, text in enumerate(lines, start=1) if 'userTask id="social_services_followup"' in text)
     assert f'<td class="num">{line}</td>' in html
     doctype = upload(designer, "x.bpmn", b'<?xml version="1.0"?>\n<!DOCTYPE d>\n<d/>').get_data(as_text=True)
     assert '<td class="num">2</td>' in doctype
@@ -250,8 +250,9 @@ def test_deploying_drafts_with_a_comment_audits_each_version_and_shows_the_chang
 
 def test_editors_open_with_the_modellers_served_from_node_modules(site: Site) -> None:
     designer = site.browser("disenadora")
-    for file_name, bundle in (("followup.bpmn", "bpmn-js/bpmn-modeler"), ("reassessment_period.dmn", "dmn-js/dmn-modeler"),
-                              ("followup_social.json", None)):
+    editors = (("followup.bpmn", "bpmn-js/bpmn-modeler"), ("reassessment_period.dmn", "dmn-js/dmn-modeler"),
+               ("followup_social.json", None))
+    for file_name, bundle in editors:
         html = designer.get(f"/designer/editar/{file_name}").get_data(as_text=True)
         if bundle:
             assert f"/designer/vendor/{bundle}.production.min.js" in html
