@@ -20,7 +20,6 @@ const editor = designer.editor({ getContent: () => modeler.saveXML({ format: tru
 const descriptor = await fetch(editor.urls.moddle, { credentials: 'same-origin' }).then((r) => r.json());
 const modeler = new window.BpmnJS({
   container: '#canvas',
-  keyboard: { bindTo: window },
   additionalModules: [{ translate: ['value', translate] }],
   moddleExtensions: { spiffworkflow: descriptor }
 });

@@ -11,9 +11,13 @@ function translate(template, replacements) {
 }
 
 const translateModule = { translate: ['value', translate] };
+// dmn-js replaces `common.additionalModules` with each view's own: give the translation to every view.
 const modeler = new window.DmnJS({
   container: '#canvas',
-  common: { additionalModules: [translateModule], keyboard: { bindTo: window } }
+  drd: { additionalModules: [translateModule] },
+  decisionTable: { additionalModules: [translateModule] },
+  literalExpression: { additionalModules: [translateModule] },
+  boxedExpression: { additionalModules: [translateModule] }
 });
 window.coordinaModeler = modeler;
 const editor = designer.editor({ getContent: () => modeler.saveXML({ format: true }).then((result) => result.xml), pin });
