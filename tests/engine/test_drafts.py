@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine import registry
 from engine.clock import FakeClock
 from engine.drafts import deploy_drafts, discard_draft, list_drafts, save_draft, upload_file
 from engine.errors import ConflictError, DefinitionError, TaskDataError
@@ -137,6 +138,23 @@ def test_a_file_changed_only_on_disk_is_deployed_from_files(session: Session, cl
     result = deploy_from_disk(session, clock, files)
     assert sorted((d.kind, d.key, d.origin) for d in result.created) == [
         ("decision", "reassessment_period", ORIGIN_FILES), ("process", "cycle", ORIGIN_FILES)]
+
+
+@pytest.mark.usefixtures("deployed")
+def test_a_process_version_from_before_forms_were_versioned_uses_the_newest_form(
+    session: Session, clock: FakeClock
+) -> None:
+    simple = latest_definition(session, "simple")
+    assert simple is not None
+    simple.form_ids = None  # as migrated: deployed when forms were files
+    session.commit()
+    registry.forget_cached_definitions()
+    deploy(session, [SourceFile("note.json", note_form(place={"type": "string"}).encode())], actor="ana",
+           now=clock.now(), origin=ORIGIN_DESIGNER)
+    session.commit()
+    form = registry.pinned_form(session, registry.runnable(session, simple.id), "note")
+    assert form is not None
+    assert "place" in form.schema["properties"]
 
 
 @pytest.mark.usefixtures("deployed")

@@ -234,6 +234,8 @@ def deploy() -> ResponseReturnValue:
         audit(db.session(), "definition.deploy", object_type="definition", object_id=definition.id,
               detail={"kind": definition.kind, "key": definition.key, "version": definition.version,
                       "file": definition.file_name})
+    if not result.created:  # the drafts matched the deployed versions: they are gone, nothing new
+        audit(db.session(), "definition.deploy", object_type="draft", detail={"files": files, "created": 0})
     db.session.commit()
     created = ", ".join(f"{d.key} v{d.version}" for d in result.created) or _("ninguna (sin cambios)")
     flash(_("Desplegado. Versiones nuevas: %(versions)s.", versions=created), "info")
