@@ -130,6 +130,17 @@ def test_the_designer_changes_the_medium_period_and_a_form_and_only_new_cases_ge
     assert "police_reassessment" in page.locator("#validation").inner_text()
     page.screenshot(path=str(ARTIFACTS / "designer-modeller.png"), full_page=True)
     page.select_option('#panel select[name="prop-form"]', "risk_assessment")
+
+    # The lane of the social follow-up names an agency kind from a list; the change can be undone.
+    page.evaluate("() => { const m = window.coordinaModeler; "
+                  "m.get('selection').select(m.get('elementRegistry').get('followup_lane_social')); }")
+    lane = page.locator('#panel select[name="lane-kind"]')
+    assert lane.input_value() == "Servicios sociales"
+    lane.select_option("Centro de salud")
+    exported = "() => window.coordinaModeler.saveXML().then((r) => r.xml)"
+    assert 'id="followup_lane_social" name="Centro de salud"' in page.evaluate(exported)
+    page.get_by_role("button", name="Deshacer").click()
+    assert 'id="followup_lane_social" name="Servicios sociales"' in page.evaluate(exported)
     page.get_by_role("button", name="Guardar borrador").click()
     page.get_by_text("Borrador guardado (versión 2).").wait_for()
 

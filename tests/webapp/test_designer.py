@@ -86,6 +86,11 @@ def test_a_stale_draft_save_answers_409_and_keeps_the_other_save(site: Site) -> 
     _, [draft] = rows(site)
     assert '"P21D"' in draft[2]
     assert [e.outcome for e in site.audit("draft.save")] == ["ok", "ok", "failed"]
+    ana.post("/designer/borradores/reassessment_period.dmn/descartar", {"version": "1"})  # stale: kept
+    assert len(rows(site)[1]) == 1
+    eva.post("/designer/borradores/reassessment_period.dmn/descartar", {"version": "2"})
+    assert rows(site)[1] == []
+    assert [e.outcome for e in site.audit("draft.discard")] == ["failed", "ok"]
 
 
 def _outside_lane() -> bytes:
@@ -261,4 +266,5 @@ def test_editors_open_with_the_modellers_served_from_node_modules(site: Site) ->
     assert "Añadir carril arriba" in spanish.get_data(as_text=True)
     spanish.close()
     assert designer.get("/designer/editar/..%2Fsecret.bpmn").status_code == 404
+    assert "Contacto extra" in designer.get("/designer/editar/contacto_extra.json").get_data(as_text=True)  # new file
     assert designer.get("/designer/fuente/followup.bpmn").data == (PROCESSES / "followup.bpmn").read_bytes()

@@ -43,6 +43,8 @@ try {
 modeler.on('commandStack.changed', () => { editor.changed(); render(); });
 modeler.on('selection.changed', (event) => { selected = event.newSelection[0] || null; render(); });
 render();
+document.getElementById('undo').addEventListener('click', () => modeler.get('commandStack').undo());
+document.getElementById('redo').addEventListener('click', () => modeler.get('commandStack').redo());
 
 // --- Reading and writing the extension ----------------------------------------------------------
 function typeOf(element) { return element.businessObject.$type; }

@@ -34,6 +34,8 @@ try {
   editor.setStatus(String(error.message || error), 'error');
 }
 modeler.on('views.changed', watch);
+document.getElementById('undo').addEventListener('click', () => modeler.getActiveViewer().get('commandStack').undo());
+document.getElementById('redo').addEventListener('click', () => modeler.getActiveViewer().get('commandStack').redo());
 watch();
 
 function watch() {
