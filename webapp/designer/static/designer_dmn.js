@@ -53,11 +53,13 @@ function pin(problems) {
     element.removeAttribute('title');
   });
   problems.forEach((problem) => {
-    if (!problem.element_id) { return; }
-    const id = CSS.escape(problem.element_id);
-    document.querySelectorAll(`[data-element-id="${id}"], [data-row-id="${id}"]`).forEach((element) => {
-      element.classList.add('coordina-problem');
-      element.title = [element.title, problem.message].filter(Boolean).join(' · ');
+    // Overlapping rules are named together ("period_medium / period_low"): mark each of them.
+    (problem.element_id || '').split('/').map((part) => part.trim()).filter(Boolean).forEach((elementId) => {
+      const id = CSS.escape(elementId);
+      document.querySelectorAll(`[data-element-id="${id}"], [data-row-id="${id}"]`).forEach((element) => {
+        element.classList.add('coordina-problem');
+        element.title = [element.title, problem.message].filter(Boolean).join(' · ');
+      });
     });
   });
 }
