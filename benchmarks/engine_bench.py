@@ -207,7 +207,7 @@ def seed_world(engine: Engine, *, protocol: bool = False) -> World:
             actors[code] = Actor(user_id=user.id, name=user.username, agency_id=agency.id,
                                  roles=frozenset({"professional"}))
         source = PROTOCOL_DIR if protocol else BPMN_DIR
-        deploy(session, read_directory(source), forms=forms, actor="bench", now=START)
+        deploy(session, read_directory(source, PROTOCOL_FORMS if protocol else FORMS_DIR), actor="bench", now=START)
         session.commit()
         return World(territory.id, actors, forms, factory)
 
@@ -237,7 +237,7 @@ def complete_review(world: World, task_id: int, version: int, now: datetime) -> 
     """One engine operation: load, complete `review`, run engine steps, persist, commit."""
     with world.factory() as session:
         complete_task(session, task_id, {"note": "visto"}, expected_version=version, now=now,
-                      actor=world.actors["social_services"], forms=world.forms)
+                      actor=world.actors["social_services"])
         session.commit()
 
 
@@ -399,7 +399,7 @@ def protocol_step_samples(world: World, settings: Settings) -> list[float]:
         t0 = time.perf_counter()
         with world.factory() as session:
             complete_task(session, task_id, answers, expected_version=version, now=START + timedelta(hours=1),
-                          actor=world.actors["state_police"], forms=world.forms)
+                          actor=world.actors["state_police"])
             session.commit()
         elapsed = time.perf_counter() - t0
         if n >= settings.step_warmup:
@@ -469,7 +469,7 @@ def follow_up_step(world: World, case_id: int, now: datetime) -> None:
     with world.factory() as session:
         task = open_task_of(session, case_id)
         complete_task(session, task.id, {"score": 5}, expected_version=task.version, now=now,
-                      actor=world.actors["state_police"], forms=world.forms)
+                      actor=world.actors["state_police"])
         session.commit()
 
 

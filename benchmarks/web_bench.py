@@ -36,7 +36,6 @@ from engine.models import Agency, AgencyKind, Case, OpenTask, Territory, UserAcc
 from engine.models.agency import DEFAULT_KINDS
 from engine.models.case import risk_rank
 from engine.registry import deploy, read_directory
-from forms import load_catalog
 from webapp import create_app
 from webapp.auth.passwords import hash_password
 from webapp.extensions import db
@@ -70,8 +69,7 @@ def build(app: Flask, cases: int, now: datetime) -> dict[str, int]:
             session.add(user)
             session.flush()
             users[code] = user.id
-        forms, _ = load_catalog(ROOT / "forms")
-        deploy(session, read_directory(ROOT / "processes"), forms=forms, actor="bench", now=now)
+        deploy(session, read_directory(ROOT / "processes", ROOT / "forms"), actor="bench", now=now)
         session.commit()
         police = Actor(user_id=users["state_police"], name="bench", agency_id=None)
         for number in range(min(cases, ENGINE_CASES)):

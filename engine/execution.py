@@ -42,7 +42,7 @@ from engine.persistence import (
     sync_tasks,
     sync_timers,
 )
-from engine.registry import Runnable, latest_runnable
+from engine.registry import Runnable, latest_runnable, pinned_form
 from engine.timing import resolve_when
 from forms import FormDefinition, run_checks, validate_data
 
@@ -91,12 +91,12 @@ def open_case(
 def start_case(
     session: Session, *, territory_id: int, process_key: str, data: Mapping[str, Any], now: datetime,
     actor: Actor, victim: Mapping[str, Any] | None = None, aggressor: Mapping[str, Any] | None = None,
-    forms: Mapping[str, FormDefinition] | None = None,
+    check_form: bool = False,
 ) -> tuple[Case, ProcessInstance]:
     """Open a case and start its first process (usually intake) with the given data."""
     case = open_case(session, territory_id=territory_id, now=now, actor=actor, victim=victim,
                      aggressor=aggressor)
-    return case, start_process(session, case, process_key, data, now=now, actor=actor, forms=forms)
+    return case, start_process(session, case, process_key, data, now=now, actor=actor, check_form=check_form)
 
 
 def case_context(case: Case) -> dict[str, Any]:
@@ -111,19 +111,20 @@ def case_context(case: Case) -> dict[str, Any]:
 
 def start_process(
     session: Session, case: Case, process_key: str, data: Mapping[str, Any], *, now: datetime,
-    actor: Actor, replaces: Sequence[str] = (), forms: Mapping[str, FormDefinition] | None = None,
+    actor: Actor, replaces: Sequence[str] = (), check_form: bool = False,
 ) -> ProcessInstance:
     """Start the newest version of a process for a case, after cancelling those it replaces.
 
     The start event's `replaces` property (comma-separated process keys) adds to `replaces`:
-    a new incident replaces the pending follow-up cycle. With `forms`, `data` comes from a
-    person and must pass the start event's `form`.
+    a new incident replaces the pending follow-up cycle. With `check_form`, `data` comes from a
+    person and must pass the start event's `form` (the version this process version pins).
     """
     definition = latest_runnable(session, process_key)
     context = case_context(case)
     start = spiff.start_properties(definition.bundle)
-    if forms is not None:
-        data = validated_data(start.get("form"), data, forms, context, f"the start of {process_key}")
+    if check_form:
+        form = pinned_form(session, definition, start.get("form"))
+        data = validated_data(form, start.get("form"), data, context, f"the start of {process_key}")
     declared = [key.strip() for key in start.get("replaces", "").split(",") if key.strip()]
     for key in dict.fromkeys([*replaces, *declared]):
         cancel_processes(session, case, key, now=now, actor=actor, reason=f"replaced by {process_key}")
@@ -194,9 +195,12 @@ def may_work_on(task: OpenTask, actor: Actor) -> bool:
 
 def complete_task(
     session: Session, task_id: int, data: Mapping[str, Any], *, expected_version: int, now: datetime,
-    actor: Actor, forms: Mapping[str, FormDefinition],
+    actor: Actor,
 ) -> ProcessInstance:
-    """Complete an open task with form data and run the workflow on; refuse stale versions."""
+    """Complete an open task with form data and run the workflow on; refuse stale versions.
+
+    The data must pass the version of the task's form that its process version pinned.
+    """
     task = _lock_task(session, task_id)
     if actor.agency_id is None or task.agency_id != actor.agency_id:  # first: a stranger learns nothing more
         raise PermissionDeniedError("this task belongs to another agency")
@@ -208,7 +212,8 @@ def complete_task(
         raise ConflictError("the process of this task is no longer running")
     case = lock_case(session, task.case_id)
     run, definition = load_run(session, instance)
-    submitted = validated_data(task.form, data, forms, run.task_data(task.task_guid), task.element_id)
+    form = pinned_form(session, definition, task.form)
+    submitted = validated_data(form, task.form, data, run.task_data(task.task_guid), task.element_id)
     run.complete(task.task_guid, submitted, now)
     session.delete(task)
     _after_step(session, case, instance, run, definition, now, actor, done_guid=task.task_guid,
@@ -217,13 +222,12 @@ def complete_task(
 
 
 def validated_data(
-    form_name: str | None, data: Mapping[str, Any], forms: Mapping[str, FormDefinition],
-    context: Mapping[str, Any], where: str,
+    form: FormDefinition | None, form_name: str | None, data: Mapping[str, Any], context: Mapping[str, Any],
+    where: str,
 ) -> dict[str, Any]:
     """Accept only fields the form declares, valid for its schema and its cross-field checks."""
-    if form_name is None or form_name not in forms:
+    if form is None:
         raise ExecutionError(f"the form {form_name!r} of {where} is not available")
-    form = forms[form_name]
     unknown = sorted(set(data) - set(form.schema.get("properties", {})))
     errors: dict[str, list[str]] = {name: ["unknown field"] for name in unknown}
     errors.update(validate_data(form, data))

@@ -17,8 +17,9 @@ from engine.errors import ConflictError, NotFoundError
 from engine.escalation import plan_escalation, schedule_escalation
 from engine.models import Case, DueTimer, OpenTask, ProcessInstance, TaskEvent
 from engine.models.case import risk_rank
-from engine.registry import Runnable, runnable
+from engine.registry import Runnable, pinned_form, runnable
 from engine.timing import task_timing
+from forms import FormDefinition
 
 # Bulk deletes learn which rows went from RETURNING: the default ("evaluate") would test the criteria
 # against every object in the session, which in a timer pass of 1,000 timers makes the pass quadratic.
@@ -53,6 +54,14 @@ def load_run(session: Session, instance: ProcessInstance) -> tuple[spiff.Run, Ru
     if instance.status != "running":
         raise ConflictError(f"the process is {instance.status}: its workflow state is not kept")
     return spiff.Run.load(definition.bundle, instance.state), definition
+
+
+def task_form(session: Session, task: OpenTask) -> FormDefinition | None:
+    """Return the version of a task's form that its process version pinned (None if it has no form)."""
+    definition_id = session.execute(
+        select(ProcessInstance.definition_id).where(ProcessInstance.id == task.instance_id)
+    ).scalar_one()
+    return pinned_form(session, runnable(session, definition_id), task.form)
 
 
 def save_run(instance: ProcessInstance, run: spiff.Run) -> None:

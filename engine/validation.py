@@ -32,6 +32,7 @@ DMN_NAMESPACES = frozenset({
 DURATION_PROPERTIES = ("due", "visibleBefore", "reminderBefore", "escalateAgencyAfter",
                        "escalateSupervisorAfter", "escalateCoordinatorAfter")
 HUMAN_TASK_TAGS = ("userTask", "manualTask")
+_NO_FORM = "no deployed or draft form has that name, or it is invalid"
 _UNQUOTED_ISO = re.compile(r"\A(R\d*/)?P(\d|T\d)[0-9A-Z.]*\Z")
 
 
@@ -70,7 +71,7 @@ def _check_bpmn(
             form, form_line = _properties(start).get("form", ("", _line(start)))
             if form and form not in forms:
                 yield Problem(file=name, element_id=start.get("id"), line=form_line,
-                              message=f"start form {form!r} does not exist in forms/ (or is invalid)")
+                              message=f"start form {form!r} does not exist ({_NO_FORM})")
     for el in root.iter(_bpmn("timeDuration"), _bpmn("timeDate"), _bpmn("timeCycle")):
         yield from _check_timer(name, el)
     for el in root.iter(_bpmn("conditionExpression")):
@@ -120,7 +121,7 @@ def _check_human_task(
                       message="user task names no form (extension property 'form')")
     elif form not in forms:
         yield Problem(file=name, element_id=task_id, line=form_line,
-                      message=f"form {form!r} does not exist in forms/ (or is invalid)")
+                      message=f"form {form!r} does not exist ({_NO_FORM})")
     for prop_name in DURATION_PROPERTIES:
         if prop_name in props:
             value, prop_line = props[prop_name]

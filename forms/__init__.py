@@ -46,20 +46,35 @@ def load_catalog(directory: Path = FORMS_DIR) -> tuple[dict[str, FormDefinition]
     forms: dict[str, FormDefinition] = {}
     problems: list[Problem] = []
     for path in sorted(directory.glob("*.json")):
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            problems.append(Problem(file=path.name, message=f"not valid JSON: {exc}"))
-            continue
-        found = check_form(path.stem, raw, file_name=path.name)
-        if found:
-            problems.extend(found)
-            continue
-        forms[path.stem] = FormDefinition(
-            path.stem, raw["title"], raw["schema"], raw.get("ui", {}), raw.get("description", ""),
-            tuple(FormCheck(c["field"], c["expression"], c["message"]) for c in raw.get("checks", [])),
-        )
+        form, found = parse_form(path.name, path.read_bytes())
+        problems.extend(found)
+        if form is not None:
+            forms[form.name] = form
     return forms, problems
+
+
+def parse_form(file_name: str, content: bytes) -> tuple[FormDefinition | None, list[Problem]]:
+    """Read and check one form file (`<name>.json`); return the form (None if invalid) and its problems."""
+    name = file_name.rsplit("/", 1)[-1].removesuffix(".json")
+    try:
+        raw = json.loads(content.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None, [Problem(file=file_name, message="not UTF-8 text: save the form as UTF-8")]
+    except json.JSONDecodeError as exc:
+        return None, [Problem(file=file_name, line=exc.lineno, message=f"not valid JSON: {exc.msg} "
+                                                                        f"(line {exc.lineno}, column {exc.colno})")]
+    found = check_form(name, raw, file_name=file_name)
+    if found:
+        return None, found
+    return form_from_raw(name, raw), []
+
+
+def form_from_raw(name: str, raw: Mapping[str, Any]) -> FormDefinition:
+    """Build a form from its checked JSON object."""
+    return FormDefinition(
+        name, raw["title"], raw["schema"], raw.get("ui", {}), raw.get("description", ""),
+        tuple(FormCheck(c["field"], c["expression"], c["message"]) for c in raw.get("checks", [])),
+    )
 
 
 def check_form(name: str, raw: Any, *, file_name: str) -> list[Problem]:

@@ -21,6 +21,7 @@ from webapp.auth.principal import Principal, load_principal
 from webapp.auth.views import bp as auth_bp
 from webapp.cases.views import bp as cases_bp
 from webapp.cli import deadlines_cli, demo_cli, processes_cli
+from webapp.designer.views import bp as designer_bp
 from webapp.errors import handle_http_error
 from webapp.extensions import babel, csrf, db, login_manager, migrate
 from webapp.i18n import init_i18n, select_locale, select_timezone
@@ -151,6 +152,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(supervision_bp)
+    app.register_blueprint(designer_bp)
     app.register_blueprint(status_bp)
     csrf.exempt(api_bp)  # the API authenticates each request with a bearer token, not a cookie
     app.register_blueprint(api_bp)

@@ -16,8 +16,7 @@ from sqlalchemy.orm import Session
 from engine.actor import Actor
 from engine.clock import SystemClock
 from engine.errors import DefinitionError, Problem
-from engine.registry import deploy, read_directory, validate
-from forms import FormDefinition, load_catalog
+from engine.registry import SourceFile, deploy_files, read_directory, validate
 from webapp import clock
 from webapp.demo import seed_demo
 from webapp.demo_history import generate_history
@@ -25,7 +24,7 @@ from webapp.extensions import db
 from webapp.notifications.mailer import SmtpSettings
 from webapp.notifications.worker import PassReport, Worker, run_pass
 
-processes_cli = AppGroup("processes", help="Deploy and check the BPMN/DMN files of PROCESSES_DIR.")
+processes_cli = AppGroup("processes", help="Deploy and check PROCESSES_DIR and FORMS_DIR.")
 deadlines_cli = AppGroup("deadlines", help="Fire due timers, remind and escalate overdue tasks, send e-mail.")
 demo_cli = AppGroup("demo", help="Synthetic demo data.")
 
@@ -34,8 +33,9 @@ def _session() -> Session:
     return db.session()
 
 
-def _catalog() -> tuple[dict[str, FormDefinition], list[Problem]]:
-    return load_catalog(Path(current_app.config["FORMS_DIR"]))
+def _source_files() -> list[SourceFile]:
+    """Read the BPMN and DMN files of PROCESSES_DIR and the forms of FORMS_DIR."""
+    return read_directory(Path(current_app.config["PROCESSES_DIR"]), Path(current_app.config["FORMS_DIR"]))
 
 
 def _print_problems(problems: list[Problem]) -> None:
@@ -47,16 +47,18 @@ def _print_problems(problems: list[Problem]) -> None:
 @processes_cli.command("deploy")
 @click.option("--comment", default="", help="Why this deployment (stored with each new version).")
 def deploy_command(comment: str) -> None:
-    """Deploy every BPMN/DMN file of PROCESSES_DIR: all or nothing."""
-    directory = Path(current_app.config["PROCESSES_DIR"])
-    files = read_directory(directory)
+    """Deploy the files of PROCESSES_DIR and FORMS_DIR: all or nothing; never over a designer's version.
+
+    A file unchanged since it was last deployed from the files is left alone, so a version deployed
+    in the designer since is kept; a file changed both here and in the designer is not deployed.
+    """
+    files = _source_files()
     if not files:
-        click.echo(f"No .bpmn or .dmn files in {directory}.")
-    forms, form_problems = _catalog()
+        click.echo(f"No .bpmn, .dmn or .json files in {current_app.config['PROCESSES_DIR']}.")
     session = _session()
     try:
-        result = deploy(session, files, forms=forms, actor=Actor.system("cli").name, now=SystemClock().now(),
-                        comment=comment, form_problems=form_problems)
+        result = deploy_files(session, files, actor=Actor.system("cli").name, now=SystemClock().now(),
+                              comment=comment)
     except DefinitionError as exc:
         session.rollback()
         _print_problems(exc.problems)
@@ -66,18 +68,22 @@ def deploy_command(comment: str) -> None:
         click.echo(f"created {definition.kind} {definition.key} v{definition.version} ({definition.file_name})")
     for key in result.unchanged:
         click.echo(f"unchanged {key}")
-    click.echo(f"{len(result.created)} created, {len(result.unchanged)} unchanged.")
+    for file_name in result.kept:
+        click.echo(f"unchanged {file_name}: a designer deployed a newer version, which is kept")
+    for file_name in result.conflicts:
+        click.echo(f"not deployed {file_name}: changed both in the file and in the designer since the last "
+                   "deploy from files; download the designer's version, merge, and deploy again", err=True)
+    click.echo(f"{len(result.created)} created, {len(result.unchanged)} unchanged"
+               + (f", {len(result.conflicts)} not deployed (conflict)." if result.conflicts else "."))
 
 
 @processes_cli.command("validate")
 def validate_command() -> None:
-    """Check every file of PROCESSES_DIR as a deployment would, without storing anything."""
-    directory = Path(current_app.config["PROCESSES_DIR"])
-    files = read_directory(directory)
-    forms, form_problems = _catalog()
+    """Check every file of PROCESSES_DIR and FORMS_DIR as a deployment would, without storing anything."""
+    files = _source_files()
     session = _session()
     try:
-        _processes, _decisions, problems = validate(session, files, forms, form_problems)
+        problems = validate(session, files).problems
     finally:
         session.rollback()
     if problems:
@@ -141,10 +147,7 @@ def worker_command(interval: float) -> None:
 def seed_command() -> None:
     """Create synthetic demo territories, agencies, users and cases (once)."""
     session = _session()
-    forms, problems = _catalog()
-    if problems:
-        raise click.ClickException("; ".join(str(p) for p in problems))
-    report = seed_demo(session, now=SystemClock().now(), actor=Actor.system("demo"), forms=forms)
+    report = seed_demo(session, now=SystemClock().now(), actor=Actor.system("demo"))
     if report.already_seeded:
         session.rollback()
         click.echo("Demo data already present (territory 'vegas-bajas' exists): nothing to do.")
@@ -163,17 +166,13 @@ def seed_command() -> None:
 def generate_command(cases: int, days: int, seed: int) -> None:
     """Build a history: cases driven through the protocol over the last DAYS days on a simulated clock."""
     session = _session()
-    forms, problems = _catalog()
-    if problems:
-        raise click.ClickException("; ".join(str(p) for p in problems))
     until = clock.now()
-    seeded = seed_demo(session, now=until, actor=Actor.system("demo"), forms=forms)
+    seeded = seed_demo(session, now=until, actor=Actor.system("demo"))
     if not seeded.already_seeded:
         session.commit()
         click.echo(f"Seeded the demo: {seeded.territories} territories, {seeded.agencies} agencies, "
                    f"{seeded.users} users, {seeded.cases} cases.")
-    report = generate_history(session, cases=cases, days=days, seed=seed, until=until, forms=forms,
-                              checkpoint=session.commit)
+    report = generate_history(session, cases=cases, days=days, seed=seed, until=until, checkpoint=session.commit)
     if report.already_present:
         session.rollback()
         click.echo("A history is already present (a case older than a day exists): nothing to do.")

@@ -5,7 +5,6 @@ Every name here is invented or a public place name: no real person appears in de
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,7 +16,6 @@ from engine.actor import Actor
 from engine.execution import start_case
 from engine.models import Agency, AgencyKind, Territory, UserAccount
 from engine.registry import latest_definition
-from forms import FormDefinition
 from webapp.auth.passwords import hash_password
 
 INTAKE = "intake"
@@ -97,9 +95,7 @@ class SeedReport:
     notes: list[str] = field(default_factory=list)
 
 
-def seed_demo(
-    session: Session, *, now: datetime, actor: Actor, forms: Mapping[str, FormDefinition]
-) -> SeedReport:
+def seed_demo(session: Session, *, now: datetime, actor: Actor) -> SeedReport:
     """Create the demo territories, agencies, users and (if intake is deployed) cases; only flush."""
     report = SeedReport()
     if session.execute(select(Territory).where(Territory.code == TERRITORIES[0].code)).first():
@@ -145,7 +141,7 @@ def seed_demo(
         start_case(
             session, territory_id=territory.id, process_key=INTAKE, data=data, now=now,
             actor=_actor(reporter) if reporter else actor, victim=_party("V", number),
-            aggressor=_party("A", number), forms=forms,
+            aggressor=_party("A", number), check_form=True,
         )
         report.cases += 1
     return report

@@ -24,6 +24,7 @@ from engine.deadlines import run_due_timers
 from engine.execution import claim_task, complete_task, start_case, start_process
 from engine.models import Agency, Case, DueTimer, OpenTask, ProcessInstance, Territory, UserAccount, agency_territory
 from engine.persistence import load_run, lock_case
+from engine.registry import latest_forms
 from forms import FormDefinition
 from webapp.demo import TERRITORIES
 
@@ -71,8 +72,7 @@ class HistoryReport:
 
 
 def generate_history(
-    session: Session, *, cases: int, days: int, seed: int, until: datetime, forms: Mapping[str, FormDefinition],
-    checkpoint: Callable[[], None],
+    session: Session, *, cases: int, days: int, seed: int, until: datetime, checkpoint: Callable[[], None],
 ) -> HistoryReport:
     """Drive `cases` cases through the deployed protocol over the `days` before `until`.
 
@@ -86,7 +86,7 @@ def generate_history(
         report.already_present = True
         return report
     rng = random.Random(seed)  # noqa: S311 - synthetic demo data, not cryptography
-    _Simulation(session, rng, forms, until, report).run(cases, days, checkpoint)
+    _Simulation(session, rng, latest_forms(session), until, report).run(cases, days, checkpoint)
     return report
 
 
@@ -180,7 +180,7 @@ class _Simulation:
         reporter = self._member(self.agency_of.get((territory, data["source_kind"])))
         case, _ = start_case(
             self.session, territory_id=territory, process_key=INTAKE, data=data, now=now,
-            actor=reporter or Actor.system("demo"), forms=self.forms,
+            actor=reporter or Actor.system("demo"), check_form=True,
             victim={"name": f"Persona ficticia V-H{number:03d}", "synthetic": True},
             aggressor={"name": f"Persona ficticia A-H{number:03d}", "synthetic": True},
         )
@@ -221,7 +221,7 @@ class _Simulation:
                 "complaint_filed": self.rng.random() < 0.4, "immediate_danger": self.rng.random() < 0.2}
         reporter = self._member(self.agency_of.get((case.territory_id, kind)))
         start_process(self.session, case, INCIDENT, data, now=now, actor=reporter or Actor.system("demo"),
-                      forms=self.forms)
+                      check_form=True)
         self.report.incidents += 1
 
     # --- Steps ------------------------------------------------------------------------------------
@@ -262,7 +262,7 @@ class _Simulation:
             return  # cancelled meanwhile (a new incident replaced its cycle)
         data = self._answer(task, now)
         complete_task(self.session, task.id, data, expected_version=task.version, now=now,
-                      actor=self.workers[guid], forms=self.forms)
+                      actor=self.workers[guid])
         self.report.completed += 1
         if task.due_at is not None and now > task.due_at:
             self.report.completed_late += 1

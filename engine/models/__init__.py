@@ -3,7 +3,7 @@
 from engine.models.agency import Agency, AgencyKind, agency_territory
 from engine.models.audit import AuditEvent
 from engine.models.case import Case, CaseParty, ReferenceCounter
-from engine.models.definition import Definition
+from engine.models.definition import Definition, DefinitionDraft
 from engine.models.instance import ProcessInstance
 from engine.models.notification import Notification, NotificationPreference, OutboxEmail
 from engine.models.step_timing import StepTimingDay, StepTimingPending
@@ -19,6 +19,7 @@ __all__ = [
     "Case",
     "CaseParty",
     "Definition",
+    "DefinitionDraft",
     "DueTimer",
     "Notification",
     "NotificationPreference",

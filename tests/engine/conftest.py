@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from forms import FormDefinition, load_catalog
 
 HERE = Path(__file__).parent
 BPMN_DIR = HERE / "bpmn"
+FORMS_DIR = HERE / "forms"
 
 
 @pytest.fixture
@@ -26,9 +28,14 @@ def forms() -> dict[str, FormDefinition]:
 @pytest.fixture
 def deployed(session: Session, world: object, forms: dict[str, FormDefinition], clock: FakeClock) -> DeployResult:
     """Deploy every test BPMN/DMN file and commit."""
-    result = deploy(session, read_directory(BPMN_DIR), forms=forms, actor="tests", now=clock.now())
+    result = deploy(session, read_directory(BPMN_DIR, FORMS_DIR), actor="tests", now=clock.now())
     session.commit()
     return result
+
+
+def with_forms(files: Iterable[SourceFile]) -> list[SourceFile]:
+    """Return the files with the test forms beside them (a first deployment needs the forms its steps use)."""
+    return [*files, *read_directory(FORMS_DIR)]
 
 
 def source(name: str, replace: dict[str, str] | None = None) -> SourceFile:

@@ -25,6 +25,7 @@ from engine.models import Notification, OpenTask, TaskEvent, UserAccount
 from engine.registry import SourceFile, deploy
 from forms import FormDefinition
 from tests.conftest import World
+from tests.engine.conftest import with_forms
 
 # One-step processes of social services: custom periods, a reminder, the defaults, no deadline.
 PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
@@ -71,7 +72,7 @@ def process_file(key: str) -> SourceFile:
 @pytest.fixture
 def deployed(session: Session, world: World, forms: dict[str, FormDefinition], clock: FakeClock) -> None:
     """Deploy the test processes."""
-    deploy(session, [process_file(key) for key in PROPERTIES], forms=forms, actor="tests", now=clock.now())
+    deploy(session, with_forms([process_file(key) for key in PROPERTIES]), actor="tests", now=clock.now())
     session.commit()
 
 
@@ -202,7 +203,7 @@ def test_a_completed_task_is_never_escalated(
 ) -> None:
     task = start("reminding")
     complete_task(session, task.id, {"note": "hecho"}, expected_version=task.version, now=clock.now(),
-                  actor=world.actor("social_services"), forms=forms)
+                  actor=world.actor("social_services"))
     session.commit()
     for days in (2, 3, 4, 5, 30):
         assert escalate(session, clock.now() + timedelta(days=days)) == []

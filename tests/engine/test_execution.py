@@ -19,7 +19,7 @@ from engine.persistence import load_run
 from engine.registry import deploy
 from forms import FormDefinition
 from tests.conftest import World
-from tests.engine.conftest import source
+from tests.engine.conftest import source, with_forms
 
 MADRID = ZoneInfo("Europe/Madrid")
 
@@ -74,7 +74,7 @@ def test_completing_a_task_hands_the_next_step_to_the_next_agency(
     [task] = open_tasks(session, case)
     clock.advance(timedelta(hours=5))
     complete_task(session, task.id, {"note": "visto"}, expected_version=task.version, now=clock.now(),
-                  actor=world.actor("social_services"), forms=forms)
+                  actor=world.actor("social_services"))
     session.commit()
     [police] = open_tasks(session, case)
     assert (police.element_id, police.agency_id) == ("police_check", world.agencies["state_police"].id)
@@ -102,7 +102,7 @@ def test_the_last_task_finishes_the_instance_and_scripts_update_the_case(
     for kind in ("social_services", "state_police"):
         [task] = open_tasks(session, case)
         complete_task(session, task.id, {"note": f"hecho por {kind}"}, expected_version=task.version,
-                      now=clock.now(), actor=world.actor(kind), forms=forms)
+                      now=clock.now(), actor=world.actor(kind))
         session.commit()
     assert open_tasks(session, case) == []
     instance = session.execute(select(ProcessInstance).where(ProcessInstance.case_id == case.id)).scalar_one()
@@ -125,8 +125,7 @@ def test_a_deadline_in_working_days_skips_the_regional_holiday(
         case = start_simple(session, world, clock, territory.id)
         [task] = open_tasks(session, case)
         member = Actor(user_id=None, name="ss", agency_id=task.agency_id)
-        complete_task(session, task.id, {"note": "ok"}, expected_version=1, now=clock.now(), actor=member,
-                      forms=forms)
+        complete_task(session, task.id, {"note": "ok"}, expected_version=1, now=clock.now(), actor=member)
         session.commit()
         [police] = open_tasks(session, case)
         assert police.due_at is not None
@@ -180,8 +179,7 @@ def test_other_agencies_cannot_claim_complete_or_assign(
     with pytest.raises(PermissionDeniedError):
         claim_task(session, task.id, now=clock.now(), actor=police)
     with pytest.raises(PermissionDeniedError):
-        complete_task(session, task.id, {"note": "x"}, expected_version=1, now=clock.now(), actor=police,
-                      forms=forms)
+        complete_task(session, task.id, {"note": "x"}, expected_version=1, now=clock.now(), actor=police)
     with pytest.raises(PermissionDeniedError):
         assign_task(session, task.id, world.users["state_police"].id, now=clock.now(),
                     actor=world.actor("state_police", supervisor=True))
@@ -199,7 +197,7 @@ def test_a_claimed_task_can_only_be_completed_by_its_assignee(
     session.commit()
     with pytest.raises(PermissionDeniedError):
         complete_task(session, task.id, {"note": "x"}, expected_version=task.version, now=clock.now(),
-                      actor=world.actor("social_services", supervisor=True), forms=forms)
+                      actor=world.actor("social_services", supervisor=True))
 
 
 @pytest.mark.usefixtures("deployed")
@@ -211,8 +209,7 @@ def test_a_stale_completion_is_refused_as_a_conflict(
     save_draft(session, task.id, {"note": "borrador"}, expected_version=1, now=clock.now(), actor=member)
     session.commit()
     with pytest.raises(ConflictError):
-        complete_task(session, task.id, {"note": "x"}, expected_version=1, now=clock.now(), actor=member,
-                      forms=forms)
+        complete_task(session, task.id, {"note": "x"}, expected_version=1, now=clock.now(), actor=member)
     session.rollback()
     assert [t.element_id for t in open_tasks(session, start_simple(session, world, clock))] == ["review"]
 
@@ -223,14 +220,12 @@ def test_completing_an_already_completed_task_is_a_conflict(
 ) -> None:
     [task] = open_tasks(session, start_simple(session, world, clock))
     member = world.actor("social_services")
-    complete_task(session, task.id, {"note": "x"}, expected_version=1, now=clock.now(), actor=member, forms=forms)
+    complete_task(session, task.id, {"note": "x"}, expected_version=1, now=clock.now(), actor=member)
     session.commit()
     with pytest.raises(ConflictError):
-        complete_task(session, task.id, {"note": "y"}, expected_version=1, now=clock.now(), actor=member,
-                      forms=forms)
+        complete_task(session, task.id, {"note": "y"}, expected_version=1, now=clock.now(), actor=member)
     with pytest.raises(NotFoundError):
-        complete_task(session, 999_999, {"note": "y"}, expected_version=1, now=clock.now(), actor=member,
-                      forms=forms)
+        complete_task(session, 999_999, {"note": "y"}, expected_version=1, now=clock.now(), actor=member)
 
 
 @pytest.mark.usefixtures("deployed")
@@ -241,7 +236,7 @@ def test_invalid_or_unknown_fields_are_refused_field_by_field(
     member = world.actor("social_services")
     with pytest.raises(TaskDataError) as refused:
         complete_task(session, task.id, {"ok": "yes", "next_process": "simple"}, expected_version=1,
-                      now=clock.now(), actor=member, forms=forms)
+                      now=clock.now(), actor=member)
     assert set(refused.value.errors) == {"note", "ok", "next_process"}
     assert refused.value.errors["note"] == ["required"]
     assert refused.value.errors["next_process"] == ["unknown field"]
@@ -263,19 +258,19 @@ def test_an_error_mid_completion_leaves_the_database_exactly_as_before(
     session: Session, world: World, clock: FakeClock, forms: dict[str, FormDefinition]
 ) -> None:
     broken = source("simple.bpmn", {"checked = note": "checked = 1 / 0"})
-    deploy(session, [broken], forms=forms, actor="tests", now=clock.now())
+    deploy(session, with_forms([broken]), actor="tests", now=clock.now())
     session.commit()
     case = start_simple(session, world, clock)
     [task] = open_tasks(session, case)
     complete_task(session, task.id, {"note": "ok"}, expected_version=1, now=clock.now(),
-                  actor=world.actor("social_services"), forms=forms)
+                  actor=world.actor("social_services"))
     session.commit()
     session.expire_all()
     before = _snapshot(session)
     [police] = open_tasks(session, case)
     with pytest.raises(ExecutionError, match=r"ZeroDivisionError|division by zero"):
         complete_task(session, police.id, {"note": "boom"}, expected_version=1, now=clock.now(),
-                      actor=world.actor("state_police"), forms=forms)
+                      actor=world.actor("state_police"))
     session.rollback()
     session.expire_all()
     assert _snapshot(session) == before
@@ -288,7 +283,7 @@ def test_an_instance_saved_mid_run_resumes_in_a_fresh_session(
     case = start_simple(session, world, clock)
     [task] = open_tasks(session, case)
     complete_task(session, task.id, {"note": "primera"}, expected_version=1, now=clock.now(),
-                  actor=world.actor("social_services"), forms=forms)
+                  actor=world.actor("social_services"))
     session.commit()
     session.close()
     from sqlalchemy.orm import sessionmaker
@@ -303,7 +298,7 @@ def test_an_instance_saved_mid_run_resumes_in_a_fresh_session(
         assert ready.data["note"] == "primera"
         [police] = fresh.execute(select(OpenTask).where(OpenTask.case_id == case.id)).scalars()
         complete_task(fresh, police.id, {"note": "segunda"}, expected_version=1, now=clock.now(),
-                      actor=world.actor("state_police"), forms=forms)
+                      actor=world.actor("state_police"))
         fresh.commit()
         assert fresh.get(ProcessInstance, instance.id).status == "completed"  # type: ignore[union-attr]
 
@@ -312,11 +307,11 @@ def test_an_instance_saved_mid_run_resumes_in_a_fresh_session(
 def test_a_running_instance_finishes_on_the_version_it_started_with(
     session: Session, world: World, clock: FakeClock, forms: dict[str, FormDefinition]
 ) -> None:
-    deploy(session, [source("simple.bpmn")], forms=forms, actor="tests", now=clock.now(), comment="v1")
+    deploy(session, with_forms([source("simple.bpmn")]), actor="tests", now=clock.now(), comment="v1")
     session.commit()
     old_case = start_simple(session, world, clock)
     v2 = source("simple.bpmn", {'name="Comprobar"': 'name="Comprobar (v2)"'})
-    result = deploy(session, [v2], forms=forms, actor="tests", now=clock.now(), comment="v2")
+    result = deploy(session, with_forms([v2]), actor="tests", now=clock.now(), comment="v2")
     session.commit()
     assert [(d.key, d.version) for d in result.created] == [("simple", 2)]
     new_case = start_simple(session, world, clock)
@@ -324,7 +319,7 @@ def test_a_running_instance_finishes_on_the_version_it_started_with(
     for case in (old_case, new_case):
         [task] = open_tasks(session, case)
         complete_task(session, task.id, {"note": "ok"}, expected_version=1, now=clock.now(),
-                      actor=world.actor("social_services"), forms=forms)
+                      actor=world.actor("social_services"))
         session.commit()
         [police] = open_tasks(session, case)
         names[case.id] = police.name

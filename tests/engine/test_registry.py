@@ -17,7 +17,7 @@ from engine.persistence import load_run
 from engine.registry import DeployResult, SourceFile, deploy, latest_definition, read_directory
 from forms import FormDefinition
 from tests.conftest import World
-from tests.engine.conftest import BPMN_DIR, source
+from tests.engine.conftest import BPMN_DIR, FORMS_DIR, source, with_forms
 
 
 def definitions(session: Session) -> list[tuple[str, str, int]]:
@@ -29,7 +29,7 @@ def refused(session: Session, forms: dict[str, FormDefinition], clock: FakeClock
     """Deploy files that must be refused; check nothing was stored; return the messages."""
     before = definitions(session)
     with pytest.raises(DefinitionError) as exc:
-        deploy(session, list(files), forms=forms, actor="tests", now=clock.now())
+        deploy(session, with_forms(list(files)), actor="tests", now=clock.now())
     session.rollback()
     assert definitions(session) == before
     return "\n".join(str(p) for p in exc.value.problems)
@@ -37,8 +37,8 @@ def refused(session: Session, forms: dict[str, FormDefinition], clock: FakeClock
 
 def test_every_file_is_deployed_with_version_hash_author_and_comment(deployed: DeployResult, session: Session) -> None:
     assert definitions(session) == [
-        ("decision", "reassessment_period", 1), ("process", "cycle", 1), ("process", "hearing", 1),
-        ("process", "parallel", 1), ("process", "simple", 1),
+        ("decision", "reassessment_period", 1), ("form", "assessment", 1), ("form", "note", 1),
+        ("process", "cycle", 1), ("process", "hearing", 1), ("process", "parallel", 1), ("process", "simple", 1),
     ]
     simple = latest_definition(session, "simple")
     assert simple is not None
@@ -50,9 +50,10 @@ def test_every_file_is_deployed_with_version_hash_author_and_comment(deployed: D
 def test_redeploying_unchanged_files_creates_no_version(
     session: Session, forms: dict[str, FormDefinition], clock: FakeClock
 ) -> None:
-    result = deploy(session, read_directory(BPMN_DIR), forms=forms, actor="tests", now=clock.now())
+    result = deploy(session, read_directory(BPMN_DIR, FORMS_DIR), actor="tests", now=clock.now())
     assert result.created == []
-    assert sorted(result.unchanged) == ["cycle", "hearing", "parallel", "reassessment_period", "simple"]
+    assert sorted(result.unchanged) == ["assessment", "cycle", "hearing", "note", "parallel", "reassessment_period",
+                                        "simple"]
 
 
 @pytest.mark.usefixtures("deployed")
@@ -63,7 +64,7 @@ def test_changing_a_decision_table_gives_new_versions_of_it_and_its_processes(
     assert old is not None
     old_source = old.source
     changed = source("period.dmn", {'"P30D"': '"P21D"'})
-    result = deploy(session, [changed], forms=forms, actor="designer", now=clock.now(), comment="medio: 21 días")
+    result = deploy(session, with_forms([changed]), actor="designer", now=clock.now(), comment="medio: 21 días")
     session.commit()
     assert sorted((d.key, d.version) for d in result.created) == [("cycle", 2), ("reassessment_period", 2)]
     assert result.created[0].comment == "medio: 21 días"
@@ -78,7 +79,7 @@ def test_a_new_instance_uses_the_new_decision_and_a_running_one_keeps_its_own(
     _, before = start_case(session, territory_id=world.territory.id, process_key="cycle", data={"level": "medio"},
                            now=clock.now(), actor=world.actor("state_police"))
     session.commit()
-    deploy(session, [source("period.dmn", {'"P30D"': '"P21D"'})], forms=forms, actor="d", now=clock.now())
+    deploy(session, with_forms([source("period.dmn", {'"P30D"': '"P21D"'})]), actor="d", now=clock.now())
     session.commit()
     _, after = start_case(session, territory_id=world.territory.id, process_key="cycle", data={"level": "medio"},
                           now=clock.now(), actor=world.actor("state_police"))
@@ -126,16 +127,11 @@ def test_a_missing_form_is_refused_with_its_line(
 
 @pytest.mark.usefixtures("world")
 def test_an_invalid_form_schema_is_refused(session: Session, clock: FakeClock) -> None:
-    from forms import check_form
-
-    problems = check_form("bad", {"title": "Mal", "schema": {"type": "object", "properties": {"x": {"type": 3}}}},
-                          file_name="bad.json")
-    assert problems
-    assert "invalid JSON Schema" in str(problems[0])
+    bad = SourceFile("bad.json", b'{"title": "Mal", "schema": {"type": "object", "properties": {"x": {"type": 3}}}}')
     with pytest.raises(DefinitionError) as exc:
-        deploy(session, read_directory(BPMN_DIR), forms={}, actor="tests", now=clock.now(),
-               form_problems=problems)
+        deploy(session, [*read_directory(BPMN_DIR, FORMS_DIR), bad], actor="tests", now=clock.now())
     assert "bad.json" in str(exc.value)
+    assert "invalid JSON Schema" in str(exc.value)
 
 
 @pytest.mark.usefixtures("world")

@@ -14,8 +14,8 @@ from engine.execution import complete_task, start_case
 from engine.models import OpenTask, StepTimingDay, StepTimingPending, TaskEvent
 from engine.registry import SourceFile, deploy
 from engine.stats import Histogram, delay_bucket, histograms, pending_completions, roll_up_step_timings
-from forms import FormDefinition
 from tests.conftest import World
+from tests.engine.conftest import with_forms
 
 PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -55,9 +55,9 @@ NOTE = {"note": "hecho"}
 
 
 @pytest.fixture
-def walk(session: Session, world: World, forms: dict[str, FormDefinition], clock: FakeClock) -> list[int]:
+def walk(session: Session, world: World, clock: FakeClock) -> list[int]:
     """Deploy the process and walk three cases: the dated step done 22 h early, 4 h early, 6 h late."""
-    deploy(session, [SourceFile("timed.bpmn", PROCESS.encode())], forms=forms, actor="tests", now=clock.now())
+    deploy(session, with_forms([SourceFile("timed.bpmn", PROCESS.encode())]), actor="tests", now=clock.now())
     actor = world.actor("social_services")
     cases = []
     for hours in (2, 20, 30):
@@ -67,7 +67,7 @@ def walk(session: Session, world: World, forms: dict[str, FormDefinition], clock
         for step_hours in (hours, 1):  # the dated step, then the undated one an hour later
             task = session.execute(select(OpenTask).where(OpenTask.case_id == case.id)).scalar_one()
             complete_task(session, task.id, NOTE, expected_version=task.version,
-                          now=clock.now() + timedelta(hours=step_hours), actor=actor, forms=forms)
+                          now=clock.now() + timedelta(hours=step_hours), actor=actor)
     session.commit()
     return cases
 

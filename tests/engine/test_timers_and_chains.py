@@ -16,7 +16,7 @@ from engine.models import Case, DueTimer, OpenTask, ProcessInstance, TaskEvent
 from engine.registry import deploy
 from forms import FormDefinition
 from tests.conftest import World
-from tests.engine.conftest import source
+from tests.engine.conftest import source, with_forms
 
 
 def open_tasks(session: Session, case: Case) -> list[OpenTask]:
@@ -81,10 +81,10 @@ def test_a_failing_timer_is_retried_later_without_blocking_others(
     session: Session, world: World, clock: FakeClock, forms: dict[str, FormDefinition]
 ) -> None:
     broken = source("timers.bpmn", {"update_case(hearing_late=True)": "update_case(hearing_late=1 / 0)"})
-    deploy(session, [broken], forms=forms, actor="tests", now=clock.now())
+    deploy(session, with_forms([broken]), actor="tests", now=clock.now())
     session.commit()
     bad = start_hearing(session, world, clock)
-    deploy(session, [source("timers.bpmn")], forms=forms, actor="tests", now=clock.now())
+    deploy(session, with_forms([source("timers.bpmn")]), actor="tests", now=clock.now())
     session.commit()
     good = start_hearing(session, world, clock)
     clock.advance(timedelta(hours=73))
@@ -125,7 +125,7 @@ def test_a_finished_instance_starts_the_next_one_named_in_its_outcome(
     [task] = open_tasks(session, case)
     clock.advance(timedelta(days=2))
     complete_task(session, task.id, {"score": 12}, expected_version=1, now=clock.now(),
-                  actor=world.actor("state_police"), forms=forms)
+                  actor=world.actor("state_police"))
     session.commit()
     instances = session.execute(
         select(ProcessInstance).where(ProcessInstance.case_id == case.id).order_by(ProcessInstance.id)
@@ -145,14 +145,14 @@ def test_a_later_start_waits_for_the_timer_pass(
     session: Session, world: World, clock: FakeClock, forms: dict[str, FormDefinition]
 ) -> None:
     later = source("cycle.bpmn", {'start_after = "PT0S"': 'start_after = "P7D"'})
-    deploy(session, [later, source("period.dmn")], forms=forms, actor="tests", now=clock.now())
+    deploy(session, with_forms([later, source("period.dmn")]), actor="tests", now=clock.now())
     session.commit()
     case, _ = start_case(session, territory_id=world.territory.id, process_key="cycle",
                          data={"level": "bajo"}, now=clock.now(), actor=world.actor("state_police"))
     session.commit()
     [task] = open_tasks(session, case)
     complete_task(session, task.id, {"score": 1}, expected_version=1, now=clock.now(),
-                  actor=world.actor("state_police"), forms=forms)
+                  actor=world.actor("state_police"))
     session.commit()
     assert open_tasks(session, case) == []
     scheduled = session.execute(select(DueTimer).where(DueTimer.case_id == case.id)).scalar_one()
@@ -207,8 +207,7 @@ def test_two_concurrent_completions_of_one_task_give_one_success_and_one_conflic
         with session_factory() as own:
             barrier.wait()
             try:
-                complete_task(own, task.id, {"note": note}, expected_version=1, now=clock.now(), actor=actor,
-                              forms=forms)
+                complete_task(own, task.id, {"note": note}, expected_version=1, now=clock.now(), actor=actor)
                 own.commit()
                 outcomes.append("ok")
             except ConflictError:
@@ -248,7 +247,7 @@ def test_parallel_tasks_completed_at_once_by_two_agencies_both_count(
             with session_factory() as own:
                 barrier.wait()
                 complete_task(own, tasks[kind].id, {"note": kind}, expected_version=1, now=clock.now(),
-                              actor=world.actor(kind), forms=forms)
+                              actor=world.actor(kind))
                 own.commit()
         except BaseException as exc:  # collected and asserted below
             errors.append(exc)

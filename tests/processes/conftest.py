@@ -74,7 +74,7 @@ class Protocol:
     def open_case(self, data: Mapping[str, Any] | None = None, reporter: str = "health_centre") -> Case:
         case, _ = start_case(self.session, territory_id=self.world.territory.id, process_key="intake",
                              data=dict(data or detection()), now=self.clock.now(), actor=self.world.actor(reporter),
-                             forms=self.forms)
+                             check_form=True)
         self.session.commit()
         return case
 
@@ -83,7 +83,7 @@ class Protocol:
                 "description": "Nuevo episodio de amenazas.", "complaint_filed": False, "immediate_danger": False}
         data.update(overrides)
         start_process(self.session, case, "incident", data, now=self.clock.now(),
-                      actor=self.world.actor("social_services"), forms=self.forms)
+                      actor=self.world.actor("social_services"), check_form=True)
         self.session.commit()
 
     def tasks(self, case: Case) -> dict[str, OpenTask]:
@@ -99,7 +99,7 @@ class Protocol:
         task = self.task(case, element_id)
         assert task.agency_kind is not None
         complete_task(self.session, task.id, dict(data), expected_version=task.version, now=self.clock.now(),
-                      actor=self.world.actor(task.agency_kind), forms=self.forms)
+                      actor=self.world.actor(task.agency_kind))
         self.session.commit()
 
     def assess(self, case: Case, assessment: str, review: str, level: str, final: str | None = None,
@@ -171,7 +171,7 @@ def protocol_forms() -> dict[str, FormDefinition]:
 @pytest.fixture
 def protocol(session: Session, world: World, clock: FakeClock, protocol_forms: dict[str, FormDefinition]) -> Protocol:
     """The real protocol deployed, ready to drive."""
-    deploy(session, read_directory(PROCESSES), forms=protocol_forms, actor="tests", now=clock.now())
+    deploy(session, read_directory(PROCESSES, FORMS), actor="tests", now=clock.now())
     session.commit()
     return Protocol(session, world, clock, protocol_forms)
 

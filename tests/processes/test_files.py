@@ -31,12 +31,11 @@ def _bpmn_trees() -> dict[str, etree._ElementTree]:
 
 
 def test_every_process_and_decision_file_passes_deploy_time_validation(session: Session, world: World) -> None:
-    forms, form_problems = load_catalog(FORMS)
-    assert form_problems == []
-    processes, decisions, problems = validate(session, read_directory(PROCESSES), forms)
-    assert [str(p) for p in problems] == []
-    assert set(processes) == {"intake", "followup", "incident", "inactivation"}
-    assert set(decisions) == {"risk_points", "risk_level", "police_measures", "reassessment_period",
+    checked = validate(session, read_directory(PROCESSES, FORMS))
+    assert [str(p) for p in checked.problems] == []
+    assert set(checked.processes) == {"intake", "followup", "incident", "inactivation"}
+    assert set(checked.forms) == {path.stem for path in FORMS.glob("*.json")}
+    assert set(checked.decisions) == {"risk_points", "risk_level", "police_measures", "reassessment_period",
                               "inactivation_policy"}
 
 
@@ -99,12 +98,13 @@ def test_a_standard_modeller_reads_and_writes_the_file_without_losing_our_extens
     run = subprocess.run([node, str(ROOT / "tools" / "moddle_roundtrip.mjs"), str(PROCESSES / f"{name}.bpmn")],  # noqa: S603
                          cwd=ROOT, capture_output=True, timeout=120, check=False)
     assert run.returncode == 0, run.stderr.decode()
-    forms, _ = load_catalog(FORMS)
-    files = [f for f in read_directory(PROCESSES) if f.name != f"{name}.bpmn"]
-    original, _, problems = validate(session, read_directory(PROCESSES), forms)
-    assert problems == []
+    files = [f for f in read_directory(PROCESSES, FORMS) if f.name != f"{name}.bpmn"]
+    first = validate(session, read_directory(PROCESSES, FORMS))
+    assert first.problems == []
+    original = first.processes
     files.append(type(files[0])(f"{name}.bpmn", run.stdout))
-    again, _, problems = validate(session, files, forms)
-    assert [str(p) for p in problems] == []
+    second = validate(session, files)
+    assert [str(p) for p in second.problems] == []
+    again = second.processes
     assert again[name].user_tasks == original[name].user_tasks  # ids, names, lanes, form, due, ...
     assert again[name].called_decisions == original[name].called_decisions

@@ -109,6 +109,7 @@ PEOPLE: dict[str, tuple[str | None, str, tuple[str, ...]]] = {
     "colegio": ("school", "here", ("professional",)),
     "policia.madrid": ("state_police", "there", ("professional",)),
     "admin": (None, "here", ("admin",)),
+    "disenadora": (None, "here", ("designer",)),
 }
 
 
@@ -140,7 +141,7 @@ class Site:
         with self.app.app_context():
             case, _ = start_case(db.session(), territory_id=self.territories["here"], process_key="intake",
                                  data=data or detection(), now=self.clock.now(), actor=self.actor(reporter),
-                                 forms=self.forms, **parties)
+                                 check_form=True, **parties)
             db.session.commit()
             return case.id
 
@@ -161,7 +162,7 @@ class Site:
         task = self.task(case_id, element_id)
         with self.app.app_context():
             complete_task(db.session(), task.id, data, expected_version=task.version, now=self.clock.now(),
-                          actor=self.actor(username), forms=self.forms)
+                          actor=self.actor(username))
             db.session.commit()
 
     def audit(self, action: str, **where: Any) -> list[AuditEvent]:
@@ -241,7 +242,7 @@ def site(make_app: AppFactory, password_hash: str) -> Site:
         db.session.add_all(users.values())
         db.session.commit()
         return Site(app, clock, {k: t.id for k, t in territories.items()}, {k: a.id for k, a in agencies.items()},
-                    {k: u.id for k, u in users.items()}, forms)
+                    {k: u.id for k, u in users.items()}, forms)  # the forms of forms/, as deployed
 
 
 @pytest.fixture(scope="session", autouse=True)

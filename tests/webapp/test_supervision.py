@@ -51,7 +51,7 @@ def history(site: Site) -> History:
     with site.app.app_context():
         madrid, _ = start_case(db.session(), territory_id=site.territories["there"], process_key="intake",
                                data=detection(), now=site.clock.now(), actor=site.actor("policia.madrid"),
-                               forms=site.forms)
+                               check_form=True)
         db.session.commit()
         madrid_id = madrid.id
     for case_id, hours in zip(cases, (2, 18, 10), strict=True):

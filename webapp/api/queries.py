@@ -4,29 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.models import Agency, Case, OpenTask, TaskEvent, Territory, UserAccount
-from forms import FormDefinition, load_catalog
+from engine.persistence import task_form
 from webapp.access import can_see_identity
 from webapp.auth.principal import Principal
 from webapp.cases.queries import parties, summary, timeline
-
-_FORMS_KEY = "coordina.api.forms"
-
-
-def form_catalog() -> dict[str, FormDefinition]:
-    """Return the valid forms of FORMS_DIR, loaded once per app (invalid ones are left out)."""
-    cache: dict[Path, dict[str, FormDefinition]] = current_app.extensions.setdefault(_FORMS_KEY, {})
-    directory = Path(current_app.config["FORMS_DIR"])
-    if directory not in cache:
-        cache[directory] = load_catalog(directory)[0]
-    return cache[directory]
 
 
 def me(session: Session, principal: Principal) -> dict[str, Any]:
@@ -81,10 +68,8 @@ def may_see_task(principal: Principal, access: TaskAccess) -> bool:
     return own_agency or (access.assignee_id is not None and access.assignee_id == principal.user_id)
 
 
-def task_view(
-    session: Session, task_id: int, now: datetime, forms: dict[str, FormDefinition] | None = None
-) -> dict[str, Any] | None:
-    """Describe an open task (None if not open); with `forms`, add its form and the draft answers."""
+def task_view(session: Session, task_id: int, now: datetime, *, with_form: bool = False) -> dict[str, Any] | None:
+    """Describe an open task (None if not open); `with_form` adds its form (the pinned version) and draft."""
     row = session.execute(
         select(OpenTask, Case.reference, Agency, UserAccount.display_name)
         .join(Case, Case.id == OpenTask.case_id)
@@ -102,7 +87,7 @@ def task_view(
         "due_at": task.due_at, "visible_from": task.visible_from,
         "overdue": task.due_at is not None and task.due_at < now, "form_name": task.form,
     }
-    if forms is not None:
-        view["form"] = forms.get(task.form) if task.form else None
+    if with_form:
+        view["form"] = task_form(session, task)
         view["draft"] = task.draft
     return view

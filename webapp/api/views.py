@@ -77,7 +77,7 @@ def create_case() -> ResponseReturnValue:
     with form_errors_at("detection"):
         case, _ = start_case(session, territory_id=body["territory_id"], process_key=INTAKE,
                              data=body["detection"], now=_now(), actor=principal.actor, victim=body.get("victim"),
-                             aggressor=body.get("aggressor"), forms=queries.form_catalog())
+                             aggressor=body.get("aggressor"), check_form=True)
     audit_api("case.create", case_id=case.id, object_type="case", object_id=case.id)
     session.commit()
     location = url_for(".get_case", case_id=case.id)
@@ -110,7 +110,7 @@ def report_incident(case_id: int) -> ResponseReturnValue:
     case = lock_case(session, case_id)
     with form_errors_at("data"):
         instance = start_process(session, case, INCIDENT, body["data"], now=_now(), actor=principal.actor,
-                                 forms=queries.form_catalog())
+                                 check_form=True)
     audit_api("case.incident", case_id=case.id, object_type="case", object_id=case.id)
     session.commit()
     answer = {"case_id": case.id, "reference": case.reference, "instance_id": instance.id, "process_key": INCIDENT}
@@ -139,7 +139,7 @@ def list_tasks() -> ResponseReturnValue:
 def get_task(task_id: int) -> ResponseReturnValue:
     """Show an open task of your agency with its form (JSON Schema and UI hints) and draft answers."""
     access, session = _visible_task(task_id), _session()
-    task = queries.task_view(session, task_id, _now(), queries.form_catalog())
+    task = queries.task_view(session, task_id, _now(), with_form=True)
     if task is None:
         raise NotFound()  # completed or cancelled meanwhile
     audit_api("task.read", case_id=access.case_id, object_type="task", object_id=task_id)
@@ -183,7 +183,7 @@ def complete(task_id: int) -> ResponseReturnValue:
     try:
         with form_errors_at("data"):
             instance = complete_task(session, task_id, body["data"], expected_version=body["version"],
-                                     now=_now(), actor=current_principal().actor, forms=queries.form_catalog())
+                                     now=_now(), actor=current_principal().actor)
     except (PermissionDeniedError, ConflictError, NotFoundError):
         # The engine checked the task in the same statement that locked it; only a refusal pays for
         # telling a stranger's task (404, audited) from the user's own (403 / 409).

@@ -10,19 +10,20 @@ from sqlalchemy.orm import Session
 
 from engine import spiff
 from engine.errors import NotFoundError
-from engine.registry import latest_runnable
+from engine.registry import latest_runnable, pinned_form
 from forms import FormDefinition
 
 PARTY_FIELDS = ("name", "phone", "address")
 PARTIES = ("victim", "aggressor")
 
 
-def start_form(session: Session, process_key: str, forms: Mapping[str, FormDefinition]) -> FormDefinition:
-    """Return the form of the start event of the newest version of a process."""
-    name = spiff.start_properties(latest_runnable(session, process_key).bundle).get("form")
-    if not name or name not in forms:
+def start_form(session: Session, process_key: str) -> FormDefinition:
+    """Return the form of the start event of the newest version of a process (the version it pins)."""
+    definition = latest_runnable(session, process_key)
+    form = pinned_form(session, definition, spiff.start_properties(definition.bundle).get("form"))
+    if form is None:
         raise NotFoundError(f"the start form of {process_key!r} is not available")
-    return forms[name]
+    return form
 
 
 def identity_form() -> FormDefinition:

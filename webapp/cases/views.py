@@ -23,7 +23,6 @@ from webapp.audit import audit, audit_now
 from webapp.cases.queries import diagrams, parties, summary, timeline
 from webapp.cases.starting import identity_form, split_identity, start_form
 from webapp.extensions import db
-from webapp.forms_catalog import catalog
 
 bp = Blueprint("cases", __name__, template_folder="templates")
 
@@ -57,7 +56,7 @@ def create() -> ResponseReturnValue:
         case, _instance = start_case(
             db.session(), territory_id=int(territory), process_key=INTAKE, data=data, now=clock.now(),
             actor=current_user.actor, victim=parties_data["victim"], aggressor=parties_data["aggressor"],
-            forms=catalog(),
+            check_form=True,
         )
     except TaskDataError as exc:
         db.session.rollback()
@@ -125,7 +124,7 @@ def report_incident(case_id: int) -> ResponseReturnValue:
     data = forms_render.parse(form, request.form)
     case = lock_case(db.session(), case_id)
     try:
-        start_process(db.session(), case, INCIDENT, data, now=clock.now(), actor=current_user.actor, forms=catalog())
+        start_process(db.session(), case, INCIDENT, data, now=clock.now(), actor=current_user.actor, check_form=True)
     except TaskDataError as exc:
         db.session.rollback()
         return _incident_page(case, data, forms_render.messages(form, exc.errors, data), status=422)
@@ -168,7 +167,7 @@ def _require_agency(action: str) -> None:
 
 def _start_form_or_503(process_key: str) -> FormDefinition:
     try:
-        return start_form(db.session(), process_key, catalog())
+        return start_form(db.session(), process_key)
     except NotFoundError:
         abort(503)
 

@@ -13,12 +13,12 @@ from flask_login import current_user, login_required
 from engine.errors import ConflictError, EngineError, NotFoundError, PermissionDeniedError, TaskDataError
 from engine.execution import claim_task, complete_task, may_work_on, release_task, save_draft
 from engine.models import Case, OpenTask
+from engine.persistence import task_form
 from forms import FormDefinition
 from webapp import clock, forms_render
 from webapp.audit import audit, audit_now
 from webapp.cases.queries import summary, timeline
 from webapp.extensions import db
-from webapp.forms_catalog import catalog
 from webapp.navigation import safe_next
 from webapp.tasks.queries import closed_task, step_data, task_case_id, visible_task
 
@@ -83,7 +83,7 @@ def complete(task_id: int) -> ResponseReturnValue:
     data = forms_render.parse(form, request.form) if (form := _form_of(task)) else {}
     try:
         complete_task(db.session(), task_id, data, expected_version=_version(), now=clock.now(),
-                      actor=current_user.actor, forms=catalog())
+                      actor=current_user.actor)
     except TaskDataError as exc:
         db.session.rollback()
         audit(db.session(), "task.complete", case_id=case_id, object_type="task", object_id=task_id, outcome="failed",
@@ -97,7 +97,8 @@ def complete(task_id: int) -> ResponseReturnValue:
 
 # --- Helpers ------------------------------------------------------------------------------------
 def _form_of(task: OpenTask) -> FormDefinition | None:
-    return catalog().get(task.form) if task.form else None
+    """Return the version of the task's form that its process version pinned."""
+    return task_form(db.session(), task)
 
 
 def _flash_conflict() -> None:
