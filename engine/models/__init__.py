@@ -5,6 +5,18 @@ from engine.models.audit import AuditEvent
 from engine.models.case import Case, CaseParty, ReferenceCounter
 from engine.models.definition import Definition
 from engine.models.instance import ProcessInstance
+from engine.models.mesa import (
+    AgendaItem,
+    Agreement,
+    Attendance,
+    CaseTransfer,
+    Meeting,
+    MeetingNote,
+    Mesa,
+    MesaMember,
+    MinutesVersion,
+    Resource,
+)
 from engine.models.notification import Notification, NotificationPreference, OutboxEmail
 from engine.models.task import OpenTask, TaskEvent
 from engine.models.territory import Territory
@@ -14,17 +26,27 @@ from engine.models.user import UserAccount
 __all__ = [
     "Agency",
     "AgencyKind",
+    "AgendaItem",
+    "Agreement",
+    "Attendance",
     "AuditEvent",
     "Case",
     "CaseParty",
+    "CaseTransfer",
     "Definition",
     "DueTimer",
+    "Meeting",
+    "MeetingNote",
+    "Mesa",
+    "MesaMember",
+    "MinutesVersion",
     "Notification",
     "NotificationPreference",
     "OpenTask",
     "OutboxEmail",
     "ProcessInstance",
     "ReferenceCounter",
+    "Resource",
     "TaskEvent",
     "Territory",
     "UserAccount",

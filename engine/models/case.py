@@ -39,6 +39,9 @@ class Case(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # Set when the case is transferred to another territory: from then on only the task history of
+    # agencies at or after this time gives access (webapp/access.py); the old agencies' past stays.
+    access_since: Mapped[datetime | None]
 
 
 class CaseParty(Base):
