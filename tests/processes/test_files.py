@@ -35,7 +35,7 @@ def test_every_process_and_decision_file_passes_deploy_time_validation(session: 
     assert form_problems == []
     processes, decisions, problems = validate(session, read_directory(PROCESSES), forms)
     assert [str(p) for p in problems] == []
-    assert set(processes) == {"intake", "followup", "incident", "inactivation"}
+    assert set(processes) == {"intake", "followup", "incident", "inactivation", "agreement"}
     assert set(decisions) == {"risk_points", "risk_level", "police_measures", "reassessment_period",
                               "inactivation_policy"}
 
@@ -82,14 +82,14 @@ def test_the_pictures_are_rendered_from_the_current_files(tmp_path: Path) -> Non
     assert stale == [], "run `npm run diagrams` and commit processes/img"
 
 
-@pytest.mark.parametrize("name", ["intake", "followup", "incident", "inactivation"])
+@pytest.mark.parametrize("name", ["intake", "followup", "incident", "inactivation", "agreement"])
 def test_the_readme_shows_each_diagram(name: str) -> None:
     readme = (PROCESSES / "README.md").read_text(encoding="utf-8")
     assert f"(img/{name}.svg)" in readme
     assert (PROCESSES / "img" / f"{name}.svg").exists()
 
 
-@pytest.mark.parametrize("name", ["intake", "followup", "incident", "inactivation"])
+@pytest.mark.parametrize("name", ["intake", "followup", "incident", "inactivation", "agreement"])
 def test_a_standard_modeller_reads_and_writes_the_file_without_losing_our_extensions(
     name: str, session: Session, world: World, tmp_path: Path
 ) -> None:
