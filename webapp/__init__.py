@@ -24,7 +24,9 @@ from webapp.cli import deadlines_cli, demo_cli, processes_cli
 from webapp.errors import handle_http_error
 from webapp.extensions import babel, csrf, db, login_manager, migrate
 from webapp.i18n import init_i18n, select_locale, select_timezone
+from webapp.mesa.views import bp as mesa_bp
 from webapp.notifications.views import bp as notifications_bp
+from webapp.resources.views import bp as resources_bp
 from webapp.status.views import bp as status_bp
 from webapp.supervision.views import bp as supervision_bp
 from webapp.tasks.views import bp as tasks_bp
@@ -151,6 +153,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(supervision_bp)
+    app.register_blueprint(mesa_bp)
+    app.register_blueprint(resources_bp)
     app.register_blueprint(status_bp)
     csrf.exempt(api_bp)  # the API authenticates each request with a bearer token, not a cookie
     app.register_blueprint(api_bp)
