@@ -68,9 +68,9 @@ def record(
     session: Session, case: Case, action: str, now: datetime, actor: Actor, *,
     instance: ProcessInstance | None = None, task: OpenTask | None = None,
     data: Mapping[str, Any] | None = None,
-) -> None:
-    """Append one entry to the case's task history."""
-    session.add(TaskEvent(
+) -> TaskEvent:
+    """Append one entry to the case's task history (and return it, unflushed)."""
+    event = TaskEvent(
         case_id=case.id,
         task_id=task.id if task else None,
         instance_id=instance.id if instance else (task.instance_id if task else None),
@@ -83,7 +83,9 @@ def record(
         at=now,
         due_at=task.due_at if task else None,
         data=dict(data) if data is not None else None,
-    ))
+    )
+    session.add(event)
+    return event
 
 
 def sync_tasks(

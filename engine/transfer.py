@@ -1,8 +1,8 @@
 """Move a case to another territory: its open steps go to the new territory's agencies, its history stays.
 
 Running instances and pending timers are the case's and simply follow it; the task history and
-the audit log keep every old agency's past work. From the moment of the transfer
-(`case.access_since`) only the agencies involved afterwards get access (webapp/access.py).
+the audit log keep every old agency's past work. From the transfer's history entry on
+(`case.access_since_event`) only the agencies involved afterwards get access (webapp/access.py).
 """
 
 from __future__ import annotations
@@ -36,14 +36,15 @@ def transfer_case(session: Session, case_id: int, to_territory_id: int, *, now: 
     from_territory_id = case.territory_id
     tasks = session.execute(select(OpenTask).where(OpenTask.case_id == case.id).order_by(OpenTask.id)).scalars().all()
     agencies = resolve_agencies(session, to_territory_id, {t.agency_kind for t in tasks if t.agency_kind})
+    moved = record(session, case, CASE_TRANSFERRED, now, actor,
+                   data={"from_territory_id": from_territory_id, "to_territory_id": to_territory_id})
+    session.flush()  # the entry's id is where access starts again
     case.territory_id = to_territory_id
-    case.access_since = now
+    case.access_since_event = moved.id
     case.updated_at = now
     case.version += 1
     session.flush()
     session.expire(case, ["territory"])  # the joined territory (its region decides working days) is the new one
-    record(session, case, CASE_TRANSFERRED, now, actor,
-           data={"from_territory_id": from_territory_id, "to_territory_id": to_territory_id})
     for task in tasks:
         old_agency = task.agency_id
         task.agency_id = agencies.get(task.agency_kind) if task.agency_kind else None

@@ -6,7 +6,7 @@ Mesa's coordination). Her identifying data is shown only to agencies whose step 
 `needsIdentity` property), and, if she did not consent to sharing, only to the agency that registered
 the detection.
 
-After a transfer to another territory (`case.access_since`), only history from that moment on counts:
+After a transfer to another territory (`case.access_since_event`), only history from then on counts:
 the old territory's agencies, the registering one included, lose access to the case; their past
 events and audit rows stay.
 """
@@ -24,9 +24,9 @@ NO_CONSENT = "no"
 IDENTITY_ACTIONS = ("created", "transferred")
 
 
-def _current(event_at: ColumnElement[object]) -> ColumnElement[bool]:
-    """SQL condition: a history entry counts for access (made at or after the case's last transfer)."""
-    return or_(Case.access_since.is_(None), event_at >= Case.access_since)
+def _current() -> ColumnElement[bool]:
+    """SQL condition: a history entry counts for access (it is not older than the case's last transfer)."""
+    return or_(Case.access_since_event.is_(None), TaskEvent.id >= Case.access_since_event)
 
 
 def case_visible(principal: Principal) -> ColumnElement[bool]:
@@ -34,7 +34,7 @@ def case_visible(principal: Principal) -> ColumnElement[bool]:
     conditions: list[ColumnElement[bool]] = []
     if principal.agency_id is not None:
         conditions.append(exists().where(TaskEvent.agency_id == principal.agency_id, TaskEvent.case_id == Case.id,
-                                         _current(TaskEvent.at)))
+                                         _current()))
     if principal.oversees_territories and principal.territory_ids:
         conditions.append(Case.territory_id.in_(principal.territory_ids))
     return or_(*conditions) if conditions else false()
@@ -49,7 +49,7 @@ def can_see_identity(session: Session, principal: Principal, case: Case) -> bool
     """Tell whether the principal's agency may see who the victim and the aggressor are."""
     if principal.agency_id is None:
         return False
-    since = case.access_since
+    since = case.access_since_event
     registered = since is None and session.execute(
         select(TaskEvent.id).where(TaskEvent.case_id == case.id, TaskEvent.action == "case_opened",
                                    TaskEvent.agency_id == principal.agency_id).limit(1)
@@ -62,6 +62,6 @@ def can_see_identity(session: Session, principal: Principal, case: Case) -> bool
     needed = exists().where(
         and_(TaskEvent.case_id == case.id, TaskEvent.agency_id == principal.agency_id,
              TaskEvent.action.in_(IDENTITY_ACTIONS), TaskEvent.data["needs_identity"].as_boolean().is_(True),
-             TaskEvent.at >= since if since is not None else true())
+             TaskEvent.id >= since if since is not None else true())
     )
     return bool(session.execute(select(needed)).scalar())

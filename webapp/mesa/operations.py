@@ -427,7 +427,7 @@ def minutes_content(session: Session, mesa: Mesa, meeting: Meeting, now: datetim
     recorded = attendance_of(session, meeting)
     names = user_names(session, [meeting.closed_by_id])
     notes = dict(session.execute(select(MeetingNote.case_id, MeetingNote.text)
-                                 .where(MeetingNote.meeting_id == meeting.id)).tuples().all())
+                                 .where(MeetingNote.meeting_id == meeting.id)).all())
     agreements = agreement_rows(session, now, meeting_id=meeting.id)
     entries = agenda_entries(session, mesa, meeting, now)
     cases = {c.id: c for c in session.execute(select(Case).where(Case.id.in_([e.case_id for e in entries]))).scalars()}

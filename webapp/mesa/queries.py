@@ -192,7 +192,7 @@ def agenda_facts(session: Session, mesa: Mesa, meeting: Meeting, now: datetime) 
         select(AgendaItem.case_id, AgendaItem.pinned).join(Case, Case.id == AgendaItem.case_id)
         .where(AgendaItem.meeting_id == meeting.id, AgendaItem.pinned.is_not(None),
                Case.territory_id == mesa.territory_id)
-    ).tuples().all())
+    ).all())
     references = {case_id: reference for case_id, reference, _, _ in cases}
     missing = set(pinned) - ids
     if missing:  # a case added by hand may rest (inactive): it is still on the agenda
@@ -311,7 +311,7 @@ def agreement_rows(session: Session, now: datetime, *, meeting_id: int | None = 
         select(TaskEvent.instance_id, TaskEvent.data).where(
             TaskEvent.instance_id.in_([a.instance_id for a, *_ in rows if a.instance_id]),
             TaskEvent.action == "completed")
-    ).tuples().all()) if rows else {}
+    ).all()) if rows else {}
     result = []
     for agreement, reference, agency, instance_status, task_id, task_due in rows:
         status = {"running": "open", "completed": "done"}.get(instance_status or "", "cancelled")
@@ -352,7 +352,7 @@ def item_summaries(
     case_ids = [entry.case_id for entry in entries]
     cases = {case.id: case for case in session.execute(select(Case).where(Case.id.in_(case_ids))).scalars()}
     notes = dict(session.execute(select(MeetingNote.case_id, MeetingNote.text)
-                                 .where(MeetingNote.meeting_id == meeting.id)).tuples().all())
+                                 .where(MeetingNote.meeting_id == meeting.id)).all())
     changes: dict[int, tuple[str | None, str | None]] = {}
     for case_id, data in session.execute(
         select(TaskEvent.case_id, TaskEvent.data).where(TaskEvent.case_id.in_(case_ids),
@@ -405,7 +405,7 @@ def user_names(session: Session, user_ids: list[int | None]) -> dict[int, str]:
     if not ids:
         return {}
     return dict(session.execute(select(UserAccount.id, UserAccount.display_name)
-                                .where(UserAccount.id.in_(ids))).tuples().all())
+                                .where(UserAccount.id.in_(ids))).all())
 
 
 def territory_name(session: Session, territory_id: int) -> str:
