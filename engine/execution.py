@@ -340,7 +340,7 @@ def fire_timer(
 def _after_step(
     session: Session, case: Case, instance: ProcessInstance, run: spiff.Run, definition: Runnable,
     now: datetime, actor: Actor, *, done_guid: str | None = None, timer_fired: bool = False,
-    step_event: Callable[[], None] | None = None, open_tasks: Sequence[OpenTask] | None = None,
+    step_event: Callable[[], object] | None = None, open_tasks: Sequence[OpenTask] | None = None,
 ) -> None:
     """Persist a step: case updates, state, open tasks, timers, and the chain to the next process.
 

@@ -173,14 +173,16 @@ def test_a_member_without_identity_access_sees_the_reference_only(world: MesaWor
     school = world.browser("colegio")  # the school's representative: no step in the case
     page = meeting_page(school, meeting_id)
     assert reference(world, case_id) in page
-    assert "Persona Sintética" not in page and "600000001" not in page
+    assert "Persona Sintética" not in page
+    assert "600000001" not in page
     assert "Referencia seudónima" in page
     assert f'href="/casos/{case_id}"' not in page  # the summary, not the case page
     assert school.get(f"/casos/{case_id}").status_code == 404
     health = world.browser("salud")  # the health centre registered the detection: it knows who she is
     assert "Persona Sintética Uno" in meeting_page(health, meeting_id)
     reads = site.audit("case.read", case_id=case_id, username="colegio", outcome="ok")
-    assert reads and all(event.detail["via"] == "mesa" for event in reads)
+    assert reads
+    assert all(event.detail["via"] == "mesa" for event in reads)
     assert all("Persona" not in str(event.detail) for event in site.audit("case.read"))
 
 
@@ -219,7 +221,8 @@ def test_an_agreement_becomes_a_task_of_the_chosen_agency_with_deadline_and_esca
         agreement = db.session.execute(select(Agreement)).scalar_one()
         task = db.session.execute(select(OpenTask).where(OpenTask.instance_id == agreement.instance_id)).scalar_one()
         instance = db.session.get(ProcessInstance, agreement.instance_id)
-        assert instance is not None and instance.process_key == "agreement"
+        assert instance is not None
+        assert instance.process_key == "agreement"
         assert (task.agency_id, task.agency_kind, task.element_id) == (social, "social_services", "fulfil_agreement")
         assert task.due_at == due_end_of_day(due) == datetime(due.year, due.month, due.day, 22, 59, tzinfo=UTC)
         assert task.next_escalation_at == task.due_at  # its agency is told at the deadline
@@ -232,7 +235,8 @@ def test_an_agreement_becomes_a_task_of_the_chosen_agency_with_deadline_and_esca
     other = site.agencies[("state_police", "there")]
     status, body = post_minutes(coordinator, meeting_id, f"/acuerdos/{case_id}",
                                 {"agency": str(other), "action": "Algo", "due_on": due.isoformat()})
-    assert status == 422 and "Elija uno de los organismos de la Mesa." in body
+    assert status == 422
+    assert "Elija uno de los organismos de la Mesa." in body
     with site.app.app_context():
         assert db.session.execute(select(Agreement.id)).scalars().all() == [agreement.id]
 
@@ -265,7 +269,8 @@ def test_closed_minutes_cannot_be_edited(closed: tuple[MesaWorld, int, int]) -> 
     coordinator = world.browser("mesa")
     with world.site.app.app_context():
         meeting = db.session.get(Meeting, meeting_id)
-        assert meeting is not None and meeting.status == "closed"
+        assert meeting is not None
+        assert meeting.status == "closed"
         version = str(meeting.version)
     for path, data in ((f"/notas/{case_id}", {"note": "Cambio"}), ("/asistencia", {}), ("/cerrar", {}),
                        (f"/acuerdos/{case_id}", {"agency": "1", "action": "x", "due_on": "2026-03-20"})):
@@ -273,7 +278,8 @@ def test_closed_minutes_cannot_be_edited(closed: tuple[MesaWorld, int, int]) -> 
         assert response.status_code == 409, path
         assert "El acta está cerrada" in response.get_data(as_text=True)
     page = meeting_page(coordinator, meeting_id)
-    assert "Seguimiento reforzado." in page and "Cambio" not in page
+    assert "Seguimiento reforzado." in page
+    assert "Cambio" not in page
     assert "Guardar la nota" not in page
     assert world.site.audit("mesa.note", outcome="failed")[-1].detail == {"reason": "closed"}
 
@@ -282,7 +288,8 @@ def test_the_database_refuses_to_change_closed_minutes(closed: tuple[MesaWorld, 
     world, meeting_id, _ = closed
     with world.site.app.app_context():
         minutes = db.session.execute(select(MinutesVersion)).scalar_one()
-        assert minutes.meeting_id == meeting_id and len(minutes.sha256) == 64
+        assert minutes.meeting_id == meeting_id
+        assert len(minutes.sha256) == 64
         for statement in (update(MinutesVersion).values(sha256="0" * 64),
                           text("DELETE FROM minutes_version")):
             with pytest.raises(DBAPIError, match="append-only"):
@@ -300,16 +307,21 @@ def test_the_pdf_of_the_minutes_lists_references_attendance_and_agreements_only(
                            {"identity": '{"name": "Persona Sintética Dos"}', "case_id": case_id})
         db.session.commit()
     response = world.browser("mesa").get(f"/mesa/reuniones/{meeting_id}/acta.pdf")
-    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert response.status_code == 200
+    assert response.mimetype == "application/pdf"
     pdf = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(response.data)).pages)
     flat = " ".join(pdf.split())
     assert reference(world, case_id) in flat
-    assert "Asistencia" in flat and "Excusa su asistencia" in flat and "Asiste" in flat
+    assert "Asistencia" in flat
+    assert "Excusa su asistencia" in flat
+    assert "Asiste" in flat
     assert "Servicios sociales de Vegas Bajas" in flat
-    assert "Informe de situación" in flat and "Seguimiento reforzado." in flat
+    assert "Informe de situación" in flat
+    assert "Seguimiento reforzado." in flat
     assert "Persona Sintética" not in flat
     printable = world.browser("mesa").get(f"/mesa/reuniones/{meeting_id}/acta").get_data(as_text=True)
-    assert "Informe de situación" in printable and "mesa_print.css" in printable
+    assert "Informe de situación" in printable
+    assert "mesa_print.css" in printable
     assert world.site.audit("mesa.minutes")[-1].detail == {"format": "html"}
 
 
@@ -321,7 +333,8 @@ def test_closing_plans_the_next_meeting_whose_agenda_lists_the_open_agreement(
     with world.site.app.app_context():
         held = db.session.get(Meeting, meeting_id)
         planned = db.session.get(Meeting, following)
-        assert held is not None and planned is not None
+        assert held is not None
+        assert planned is not None
         assert planned.scheduled_at == held.scheduled_at + timedelta(days=15)
     world.site.clock.advance(timedelta(days=8))
     assert "overdue_agreement" in reasons_on_page(meeting_page(world.browser("mesa"), following))[str(case_id)]
@@ -348,7 +361,8 @@ def test_a_new_incident_proposes_an_extraordinary_meeting_convened_in_one_click(
     assert f'<tr data-case="{case_id}">' not in coordinator.get(f"/mesa/{world.here}").get_data(as_text=True)
     with site.app.app_context():
         meeting = db.session.get(Meeting, meeting_id)
-        assert meeting is not None and meeting.kind == "extraordinary"
+        assert meeting is not None
+        assert meeting.kind == "extraordinary"
         assert meeting.scheduled_at == datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
 
 
@@ -384,10 +398,12 @@ def test_a_transfer_moves_the_open_steps_and_the_access_and_keeps_the_history(wo
     with site.app.app_context():
         after = db.session.execute(select(TaskEvent.id, TaskEvent.action, TaskEvent.agency_id)
                                    .where(TaskEvent.case_id == case_id).order_by(TaskEvent.id)).all()
-        transferred = db.session.execute(select(TaskEvent.data).where(TaskEvent.case_id == case_id,
-                                                                      TaskEvent.action == "transferred")).scalars().all()
+        transferred = db.session.execute(select(TaskEvent.data).where(
+            TaskEvent.case_id == case_id, TaskEvent.action == "transferred")).scalars().all()
         case = db.session.get(Case, case_id)
-        assert case is not None and case.territory_id == site.territories["there"] and case.access_since_event is not None
+        assert case is not None
+        assert case.territory_id == site.territories["there"]
+        assert case.access_since_event is not None
         assert db.session.execute(select(AuditEvent).where(AuditEvent.case_id == case_id)).first() is not None
     assert after[:len(history_before)] == history_before
     assert {"from_agency_id": police_here, "to_agency_id": police_there, "needs_identity": True} in transferred

@@ -15,7 +15,8 @@ from engine.timing import parse_when_or_none
 
 # History entries a person reads in a timeline (engine bookkeeping such as "created" stays out).
 TIMELINE_ACTIONS = ("case_opened", "completed", "cancelled", "timer_fired", "instance_started",
-                    "instance_completed", "instance_cancelled", "process_scheduled", "assigned", "escalated")
+                    "instance_completed", "instance_cancelled", "process_scheduled", "assigned", "escalated",
+                    "level_changed", "case_transferred", "transferred")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class TimelineEntry:
     actor_name: str | None
     due_at: datetime | None
     on_time: bool | None
+    # The levels of a level change (from, to); None for other entries.
+    levels: tuple[str | None, str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -136,8 +139,10 @@ def timeline(session: Session, case_id: int, *, limit: int | None = None) -> lis
         on_time = None
         if event.action == "completed" and event.due_at is not None:
             on_time = event.at <= event.due_at
+        levels = ((event.data or {}).get("from"), (event.data or {}).get("to")) if event.action == "level_changed" \
+            else None
         entries.append(TimelineEntry(event.at, event.action, event.element_id, event.name, agency, actor_name,
-                                     event.due_at, on_time))
+                                     event.due_at, on_time, levels))
     return entries
 
 

@@ -23,7 +23,8 @@ ATTENDANCE_LABELS: dict[str, LazyString] = {
     "excused": _l("Excusa su asistencia"),
 }
 KIND_LABELS: dict[str, LazyString] = {"ordinary": _l("Ordinaria"), "extraordinary": _l("Extraordinaria")}
-STATUS_LABELS: dict[str, LazyString] = {"planned": _l("Convocada"), "open": _l("En curso"), "closed": _l("Acta cerrada")}
+STATUS_LABELS: dict[str, LazyString] = {"planned": _l("Convocada"), "open": _l("En curso"),
+                                        "closed": _l("Acta cerrada")}
 AGREEMENT_LABELS: dict[str, LazyString] = {"open": _l("Pendiente"), "done": _l("Cumplido"),
                                            "cancelled": _l("Cancelado")}
 OUTCOME_LABELS: dict[str, LazyString] = {"done": _l("Cumplido"), "partly_done": _l("Cumplido en parte"),

@@ -88,7 +88,8 @@ def create_mesa(session: Session, territory_id: int, *, now: datetime, name: str
     coordinator = next((a for a in agencies if a.kind == "mesa_coordinator"), None)
     if coordinator is None:
         raise ConflictError("the territory has no agency of kind mesa_coordinator to coordinate its Mesa")
-    mesa = Mesa(territory_id=territory_id, name=name or f"Mesa de Coordinación — {territory_name(session, territory_id)}",
+    default_name = f"Mesa de Coordinación — {territory_name(session, territory_id)}"
+    mesa = Mesa(territory_id=territory_id, name=name or default_name,
                 coordinator_agency_id=coordinator.id, meeting_interval_days=interval_days, active=True,
                 created_at=now, version=1)
     session.add(mesa)
@@ -165,7 +166,8 @@ def update_settings(
     check_version(mesa.version, expected_version, "the Mesa")
     if not 1 <= interval_days <= MAX_INTERVAL_DAYS:
         raise InvalidMinutes({"interval": [_("Escriba un número de días entre 1 y %(max)s.", max=MAX_INTERVAL_DAYS)]})
-    members = {m.agency_id: m for m in session.execute(select(MesaMember).where(MesaMember.mesa_id == mesa.id)).scalars()}
+    members = {m.agency_id: m
+               for m in session.execute(select(MesaMember).where(MesaMember.mesa_id == mesa.id)).scalars()}
     for agency_id, user_id in representatives.items():
         member = members.get(agency_id)
         if member is None:
@@ -265,12 +267,12 @@ def refresh_agenda(session: Session, mesa: Mesa, meeting: Meeting, now: datetime
         if case_id not in wanted and item.pinned is None:
             session.delete(item)
     for case_id, entry in wanted.items():
-        item = items.get(case_id)
-        if item is None:
+        existing = items.get(case_id)
+        if existing is None:
             session.add(AgendaItem(meeting_id=meeting.id, case_id=case_id, reasons=list(entry.rule_reasons),
                                    pinned=None, added_at=now))
         else:
-            item.reasons = list(entry.rule_reasons)
+            existing.reasons = list(entry.rule_reasons)
     meeting.agenda_refreshed_at = now
     meeting.version += 1
     session.flush()

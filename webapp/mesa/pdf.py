@@ -39,9 +39,9 @@ class _Minutes(FPDF):
     def footer(self) -> None:
         self.set_y(-12)
         self.set_font(self.family, "", 8)
-        self.cell(0, 6, self.text(f"{self.footer_text} · {self.page_no()}/{{nb}}"), align="C")
+        self.cell(0, 6, self.safe(f"{self.footer_text} · {self.page_no()}/{{nb}}"), align="C")
 
-    def text(self, value: str) -> str:
+    def safe(self, value: str) -> str:
         """Return text the current font can write (Latin-1 for the core fallback font)."""
         if self.family == FAMILY:
             return value
@@ -49,12 +49,12 @@ class _Minutes(FPDF):
 
     def heading(self, value: str, size: int = 13) -> None:
         self.set_font(self.family, "B", size)
-        self.multi_cell(0, 7, self.text(value), new_x="LMARGIN", new_y="NEXT")
+        self.multi_cell(0, 7, self.safe(value), new_x="LMARGIN", new_y="NEXT")
         self.ln(1)
 
     def paragraph(self, value: str, *, bold: bool = False, size: int = 10) -> None:
         self.set_font(self.family, "B" if bold else "", size)
-        self.multi_cell(0, 5, self.text(value), new_x="LMARGIN", new_y="NEXT")
+        self.multi_cell(0, 5, self.safe(value), new_x="LMARGIN", new_y="NEXT")
 
 
 def _when(value: str | None) -> str:

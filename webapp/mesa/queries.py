@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.models import (
@@ -107,7 +107,7 @@ def agency_members(session: Session, agency_ids: list[int]) -> dict[int, list[tu
         select(UserAccount.id, UserAccount.display_name, UserAccount.agency_id)
         .where(UserAccount.agency_id.in_(agency_ids), UserAccount.active.is_(True)).order_by(UserAccount.display_name)
     ).all():
-        found[agency_id].append((user_id, name))
+        found[int(agency_id or 0)].append((user_id, name))
     return found
 
 
@@ -188,8 +188,8 @@ def agenda_facts(session: Session, mesa: Mesa, meeting: Meeting, now: datetime) 
         open_agreements.add(case_id)
         if due_at is not None and due_at < now:
             overdue_agreements.add(case_id)
-    pinned = dict(session.execute(
-        select(AgendaItem.case_id, AgendaItem.pinned).join(Case, Case.id == AgendaItem.case_id)
+    pinned: dict[int, str] = dict(session.execute(
+        select(AgendaItem.case_id, func.coalesce(AgendaItem.pinned, "")).join(Case, Case.id == AgendaItem.case_id)
         .where(AgendaItem.meeting_id == meeting.id, AgendaItem.pinned.is_not(None),
                Case.territory_id == mesa.territory_id)
     ).all())
@@ -307,7 +307,7 @@ def agreement_rows(session: Session, now: datetime, *, meeting_id: int | None = 
     if instance_id is not None:
         query = query.where(Agreement.instance_id == instance_id)
     rows = session.execute(query.order_by(Agreement.due_at, Agreement.id)).all()
-    outcomes = dict(session.execute(
+    outcomes: dict[int | None, dict[str, Any] | None] = dict(session.execute(
         select(TaskEvent.instance_id, TaskEvent.data).where(
             TaskEvent.instance_id.in_([a.instance_id for a, *_ in rows if a.instance_id]),
             TaskEvent.action == "completed")
@@ -317,8 +317,8 @@ def agreement_rows(session: Session, now: datetime, *, meeting_id: int | None = 
         status = {"running": "open", "completed": "done"}.get(instance_status or "", "cancelled")
         outcome = (outcomes.get(agreement.instance_id) or {}).get("outcome") if status == "done" else None
         due = task_due or agreement.due_at
-        result.append(AgreementRow(agreement.id, agreement.meeting_id, agreement.case_id, reference, agreement.agency_id,
-                                   agency, agreement.action, agreement.due_at, status,
+        result.append(AgreementRow(agreement.id, agreement.meeting_id, agreement.case_id, reference,
+                                   agreement.agency_id, agency, agreement.action, agreement.due_at, status,
                                    status == "open" and due < now, task_id, outcome))
     return result
 
@@ -438,7 +438,8 @@ def transfers_of(session: Session, mesa: Mesa) -> list[TransferRow]:
         .join(Case, Case.id == CaseTransfer.case_id)
         .join(source, source.c.id == CaseTransfer.from_territory_id)
         .join(target, target.c.id == CaseTransfer.to_territory_id)
-        .where((CaseTransfer.from_territory_id == mesa.territory_id) | (CaseTransfer.to_territory_id == mesa.territory_id))
+        .where((CaseTransfer.from_territory_id == mesa.territory_id)
+               | (CaseTransfer.to_territory_id == mesa.territory_id))
         .order_by(CaseTransfer.requested_at.desc(), CaseTransfer.id.desc())
     ).all()
     return [TransferRow(t.id, t.case_id, reference, origin, destination, t.status, t.reason, t.requested_at,

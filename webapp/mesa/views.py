@@ -23,6 +23,7 @@ from webapp.extensions import db
 from webapp.forms_render import local_to_iso
 from webapp.mesa import labels
 from webapp.mesa import operations as ops
+from webapp.mesa.operations import InvalidMinutes
 from webapp.mesa.pdf import minutes_pdf
 from webapp.mesa.queries import (
     COORDINATOR,
@@ -46,7 +47,6 @@ from webapp.mesa.queries import (
     territory_name,
     transfers_of,
 )
-from webapp.mesa.operations import InvalidMinutes
 
 bp = Blueprint("mesa", __name__, template_folder="templates")
 
@@ -224,7 +224,8 @@ def attendance(meeting_id: int) -> ResponseReturnValue:
     """Record the attendance of every member agency."""
     def record(m: Meeting, mesa: Mesa, _now: datetime) -> None:
         answers = {seat.agency_id: (request.form.get(f"att-{seat.agency_id}", ""),
-                                    request.form.get(f"who-{seat.agency_id}", "")) for seat in seats(db.session(), mesa)}
+                                    request.form.get(f"who-{seat.agency_id}", ""))
+                   for seat in seats(db.session(), mesa)}
         ops.record_attendance(db.session(), mesa, m, answers, expected_version=_version())
     return _edit(meeting_id, "mesa.attendance", record, _("Asistencia guardada."), anchor="attendance")
 

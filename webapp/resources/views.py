@@ -109,7 +109,8 @@ def _form(resource: Resource | None, territory_id: int) -> ResponseReturnValue:
 
 def _territories() -> list[tuple[int, str]]:
     return [(territory_id, name) for territory_id, name in db.session.execute(
-        select(Territory.id, Territory.name).where(Territory.id.in_(current_user.territory_ids)).order_by(Territory.name)
+        select(Territory.id, Territory.name).where(Territory.id.in_(current_user.territory_ids))
+        .order_by(Territory.name)
     ).all()]
 
 
