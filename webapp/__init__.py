@@ -24,6 +24,7 @@ from webapp.cli import deadlines_cli, demo_cli, processes_cli
 from webapp.errors import handle_http_error
 from webapp.extensions import babel, csrf, db, login_manager, migrate
 from webapp.i18n import init_i18n, select_locale, select_timezone
+from webapp.mesa.cli import mesa_cli
 from webapp.mesa.views import bp as mesa_bp
 from webapp.notifications.views import bp as notifications_bp
 from webapp.resources.views import bp as resources_bp
@@ -167,6 +168,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(demo_cli)
     app.cli.add_command(agencies_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(mesa_cli)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -417,3 +417,14 @@ def risk_answers_medio() -> dict[str, object]:
     from tests.processes.conftest import risk_answers
 
     return risk_answers("medio")
+
+
+def test_flask_mesa_create_gives_a_territory_its_mesa_once(site: Site) -> None:
+    runner = site.app.test_cli_runner()
+    created = runner.invoke(args=["mesa", "create", "vegas-bajas", "--interval", "21"])
+    assert created.exit_code == 0, created.output
+    assert "Created Mesa de Coordinación — Mancomunidad Vegas Bajas" in created.output
+    again = runner.invoke(args=["mesa", "create", "vegas-bajas"])
+    assert again.exit_code == 1
+    assert "already has a Mesa" in again.output
+    assert runner.invoke(args=["mesa", "create", "nowhere"]).exit_code == 1
