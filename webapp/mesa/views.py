@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, NoReturn
@@ -11,6 +12,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from engine.errors import ConflictError, EngineError, NotFoundError, PermissionDeniedError
@@ -49,6 +51,7 @@ from webapp.mesa.queries import (
 )
 
 bp = Blueprint("mesa", __name__, template_folder="templates")
+log = logging.getLogger(__name__)
 
 LABELS = {"reasons": labels.REASON_LABELS, "attendance": labels.ATTENDANCE_LABELS, "kinds": labels.KIND_LABELS,
           "statuses": labels.STATUS_LABELS, "agreements": labels.AGREEMENT_LABELS, "outcomes": labels.OUTCOME_LABELS,
@@ -61,12 +64,14 @@ def mesa_navigation() -> dict[str, Any]:
     if not current_user or not getattr(current_user, "is_authenticated", False) or current_user.agency_id is None:
         return {"mesa_nav": None}
     session = db.session()
-    mine = mesas_of(session, current_user)
-    if not mine:
+    try:
+        mine = mesas_of(session, current_user)
+        now = clock.now()
+        proposed = sum(len(proposals(session, mesa, now)) for mesa, role in mine if role == COORDINATOR)
+    except SQLAlchemyError:  # an error page must still render when the database is what failed
+        log.warning("could not read the user's Mesas", exc_info=True)
         return {"mesa_nav": None}
-    now = clock.now()
-    proposed = sum(len(proposals(session, mesa, now)) for mesa, role in mine if role == COORDINATOR)
-    return {"mesa_nav": {"proposed": proposed}}
+    return {"mesa_nav": {"proposed": proposed} if mine else None}
 
 
 @bp.get("/mesa")
