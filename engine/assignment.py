@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
+from engine import sandbox
+from engine.errors import ExecutionError
 from engine.models import Agency, AgencyKind, agency_territory
 
 
@@ -69,3 +72,29 @@ def _resolve(session: Session, territory_id: int, wanted: frozenset[str]) -> dic
         .order_by(Agency.id.desc())
     ).all()
     return {kind: agency_id for kind, agency_id in rows}
+
+
+def chosen_agency(
+    session: Session, expression: str, data: Mapping[str, Any], territory_id: int, element_id: str
+) -> tuple[int, str]:
+    """Evaluate a task's `assignedAgency` expression; return the agency and its kind, or raise ExecutionError.
+
+    The agency must exist, be active and serve the case's territory: a Mesa agreement goes to the
+    agency chosen at the meeting, never to one outside the case's territory.
+    """
+    try:
+        value = sandbox.evaluate(expression, dict(data), {})
+    except Exception as exc:  # a missing variable or a refused expression: say which task
+        raise ExecutionError(f"assignedAgency of {element_id} could not be evaluated: {exc}") from exc
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip().isdigit():
+        raise ExecutionError(f"assignedAgency of {element_id} gave {value!r}; expected an agency id")
+    agency_id = int(value)
+    row = session.execute(
+        select(Agency.kind)
+        .join(agency_territory, agency_territory.c.agency_id == Agency.id)
+        .where(Agency.id == agency_id, Agency.active.is_(True), agency_territory.c.territory_id == territory_id)
+    ).first()
+    if row is None:
+        raise ExecutionError(f"assignedAgency of {element_id} gave agency {agency_id}, which is not an active "
+                             f"agency serving the case's territory ({territory_id})")
+    return agency_id, str(row[0])

@@ -50,6 +50,7 @@ REFERENCE_PREFIX = "VG"
 # Outcome keys a finishing process may set to decide what the case does next.
 NEXT_PROCESS, START_AFTER, NEXT_DATA = "next_process", "start_after", "next_data"
 CASE_COLUMNS = ("status", "risk_level")
+LEVEL_CHANGED = "level_changed"
 
 
 # --- Cases --------------------------------------------------------------------------------------
@@ -343,14 +344,14 @@ def fire_timer(
 def _after_step(
     session: Session, case: Case, instance: ProcessInstance, run: spiff.Run, definition: Runnable,
     now: datetime, actor: Actor, *, done_guid: str | None = None, timer_fired: bool = False,
-    step_event: Callable[[], None] | None = None, open_tasks: Sequence[OpenTask] | None = None,
+    step_event: Callable[[], object] | None = None, open_tasks: Sequence[OpenTask] | None = None,
 ) -> None:
     """Persist a step: case updates, state, open tasks, timers, and the chain to the next process.
 
     `step_event` records what caused the step; it is added last, so that it and the history of
     the tasks the step created go to the database in one statement.
     """
-    _apply_case_updates(session, case, run.case_updates, now)
+    _apply_case_updates(session, case, run.case_updates, now, actor)
     if not run.completed:
         save_run(instance, run)
         sync_timers(session, instance, run, fired=timer_fired)
@@ -376,7 +377,9 @@ def _after_step(
     _chain(session, case, outcome, now, actor)
 
 
-def _apply_case_updates(session: Session, case: Case, updates: Mapping[str, Any], now: datetime) -> None:
+def _apply_case_updates(
+    session: Session, case: Case, updates: Mapping[str, Any], now: datetime, actor: Actor
+) -> None:
     if not updates:
         return
     if "risk_level" in updates and updates["risk_level"] != case.risk_level:
@@ -384,6 +387,8 @@ def _apply_case_updates(session: Session, case: Case, updates: Mapping[str, Any]
         session.execute(update(OpenTask).where(OpenTask.case_id == case.id)
                         .values(risk_rank=risk_rank(updates["risk_level"])),
                         execution_options={"synchronize_session": "fetch"})
+        # The history says when the level changed and from what (the Mesa's agenda lists such cases).
+        record(session, case, LEVEL_CHANGED, now, actor, data={"from": case.risk_level, "to": updates["risk_level"]})
     facts = dict(case.facts)
     for key, value in updates.items():
         if key in CASE_COLUMNS:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from engine import spiff
 from engine.actor import Actor
-from engine.assignment import resolve_agencies
+from engine.assignment import chosen_agency, resolve_agencies
 from engine.db import is_postgresql
 from engine.errors import ConflictError, NotFoundError
 from engine.escalation import plan_escalation, schedule_escalation
@@ -24,6 +24,9 @@ from forms import FormDefinition
 # Bulk deletes learn which rows went from RETURNING: the default ("evaluate") would test the criteria
 # against every object in the session, which in a timer pass of 1,000 timers makes the pass quadratic.
 _BY_RETURNING = {"synchronize_session": "fetch"}
+# A user task with this property goes to the agency its expression names (an agency id in the task's
+# data), not to its lane's kind: the agency chosen at a Mesa meeting for an agreement.
+ASSIGNED_AGENCY = "assignedAgency"
 
 
 def lock_instance(session: Session, instance_id: int, *, skip_locked: bool = False) -> ProcessInstance | None:
@@ -74,9 +77,9 @@ def record(
     session: Session, case: Case, action: str, now: datetime, actor: Actor, *,
     instance: ProcessInstance | None = None, task: OpenTask | None = None,
     data: Mapping[str, Any] | None = None,
-) -> None:
-    """Append one entry to the case's task history."""
-    session.add(TaskEvent(
+) -> TaskEvent:
+    """Append one entry to the case's task history (and return it, unflushed)."""
+    event = TaskEvent(
         case_id=case.id,
         task_id=task.id if task else None,
         instance_id=instance.id if instance else (task.instance_id if task else None),
@@ -89,7 +92,9 @@ def record(
         at=now,
         due_at=task.due_at if task else None,
         data=dict(data) if data is not None else None,
-    ))
+    )
+    session.add(event)
+    return event
 
 
 def sync_tasks(
@@ -119,10 +124,14 @@ def sync_tasks(
     for task in fresh:
         timing = task_timing(task.spec.properties, task.data, now, region, task.boundary_timer_at)
         kind = kind_of[task.guid]
+        agency_id = agencies.get(kind) if kind else None
+        if task.spec.properties.get(ASSIGNED_AGENCY):
+            agency_id, kind = chosen_agency(session, task.spec.properties[ASSIGNED_AGENCY], task.data,
+                                            case.territory_id, task.spec.element_id)
         row = OpenTask(
             case_id=case.id, territory_id=case.territory_id, instance_id=instance.id, task_guid=task.guid,
             element_id=task.spec.element_id, name=task.spec.name, lane=task.spec.lane,
-            agency_kind=kind, agency_id=agencies.get(kind) if kind else None,
+            agency_kind=kind, agency_id=agency_id,
             form=task.spec.properties.get("form"), created_at=now,
             needs_identity=task.spec.properties.get("needsIdentity", "").strip().lower() == "true",
             visible_from=timing.visible_from, due_at=timing.due_at, priority=timing.priority, version=1,

@@ -109,12 +109,16 @@ def _check_human_task(
     if task_id not in lanes:
         yield Problem(file=name, element_id=task_id, line=line,
                       message="user task is outside any lane: put it in the lane of the agency that does it")
-    else:
+    props = _properties(task)
+    if task_id in lanes and "assignedAgency" not in props:
         lane = lanes[task_id]
         if lane_kind(lane, kinds) is None:
             yield Problem(file=name, element_id=task_id, line=line,
                           message=f"lane {lane!r} names no known agency kind (known: {', '.join(sorted(kinds))})")
-    props = _properties(task)
+    if "assignedAgency" in props:
+        # The agency comes from the task's data (a Mesa agreement): its lane may name the role instead.
+        value, prop_line = props["assignedAgency"]
+        yield from _expression_problem(name, task_id, prop_line, value.strip(), "assignedAgency")
     form, form_line = props.get("form", ("", line))
     if not form:
         yield Problem(file=name, element_id=task_id, line=line,

@@ -13,9 +13,11 @@ from jsonschema.exceptions import SchemaError
 
 from engine import sandbox
 from engine.errors import Problem
+from engine.models.mesa import RESOURCE_KINDS
 
 FORMS_DIR = Path(__file__).parent
-UI_KEYS = frozenset({"sections", "widgets", "help", "order"})
+# `resources` maps a field to the kinds of the territory's resources offered next to it (a referral).
+UI_KEYS = frozenset({"sections", "widgets", "help", "order", "resources"})
 TOP_KEYS = frozenset({"title", "description", "schema", "ui", "checks"})
 WIDGETS = frozenset({"text", "textarea", "checkboxes", "radio", "select", "date", "datetime", "number", "checkbox"})
 
@@ -115,10 +117,25 @@ def check_form(name: str, raw: Any, *, file_name: str) -> list[Problem]:
         unknown = set(ui.get(key, {})) - fields
         if unknown:
             problems.append(Problem(file=file_name, message=f"ui.{key} names unknown fields {sorted(unknown)}"))
+    problems.extend(_check_resources(ui.get("resources", {}), fields, file_name))
     bad_widgets = {f: w for f, w in ui.get("widgets", {}).items() if w not in WIDGETS}
     if bad_widgets:
         problems.append(Problem(file=file_name, message=f"unknown widgets {bad_widgets}; known: {sorted(WIDGETS)}"))
     problems.extend(_check_checks(raw.get("checks", []), fields, file_name))
+    return problems
+
+
+def _check_resources(hint: Any, fields: set[str], file_name: str) -> list[Problem]:
+    """Check `ui.resources`: each named field exists and lists known resource kinds."""
+    if not isinstance(hint, dict):
+        return [Problem(file=file_name, message="ui.resources must map fields to lists of resource kinds")]
+    problems = []
+    for field, kinds in hint.items():
+        if field not in fields:
+            problems.append(Problem(file=file_name, message=f"ui.resources names unknown field {field!r}"))
+        if not isinstance(kinds, list) or not kinds or any(kind not in RESOURCE_KINDS for kind in kinds):
+            problems.append(Problem(file=file_name, message=f"ui.resources of {field!r} must list resource kinds "
+                                                            f"among {list(RESOURCE_KINDS)}, got {kinds!r}"))
     return problems
 
 

@@ -25,7 +25,10 @@ from webapp.designer.views import bp as designer_bp
 from webapp.errors import handle_http_error
 from webapp.extensions import babel, csrf, db, login_manager, migrate
 from webapp.i18n import init_i18n, select_locale, select_timezone
+from webapp.mesa.cli import mesa_cli
+from webapp.mesa.views import bp as mesa_bp
 from webapp.notifications.views import bp as notifications_bp
+from webapp.resources.views import bp as resources_bp
 from webapp.status.views import bp as status_bp
 from webapp.supervision.views import bp as supervision_bp
 from webapp.tasks.views import bp as tasks_bp
@@ -153,6 +156,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(notifications_bp)
     app.register_blueprint(supervision_bp)
     app.register_blueprint(designer_bp)
+    app.register_blueprint(mesa_bp)
+    app.register_blueprint(resources_bp)
     app.register_blueprint(status_bp)
     csrf.exempt(api_bp)  # the API authenticates each request with a bearer token, not a cookie
     app.register_blueprint(api_bp)
@@ -165,6 +170,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(demo_cli)
     app.cli.add_command(agencies_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(mesa_cli)
 
 
 def register_error_handlers(app: Flask) -> None:

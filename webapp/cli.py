@@ -148,13 +148,17 @@ def seed_command() -> None:
     """Create synthetic demo territories, agencies, users and cases (once)."""
     session = _session()
     report = seed_demo(session, now=SystemClock().now(), actor=Actor.system("demo"))
+    if report.already_seeded and report.mesas:
+        session.commit()
+        click.echo(f"Demo data already present; created the Mesa of {report.mesas} territories.")
+        return
     if report.already_seeded:
         session.rollback()
         click.echo("Demo data already present (territory 'vegas-bajas' exists): nothing to do.")
         return
     session.commit()
     click.echo(f"Created {report.territories} territories, {report.agencies} agencies, {report.users} users, "
-               f"{report.cases} cases.")
+               f"{report.cases} cases, {report.mesas} Mesas.")
     for note in report.notes:
         click.echo(note)
 
@@ -168,7 +172,7 @@ def generate_command(cases: int, days: int, seed: int) -> None:
     session = _session()
     until = clock.now()
     seeded = seed_demo(session, now=until, actor=Actor.system("demo"))
-    if not seeded.already_seeded:
+    if not seeded.already_seeded or seeded.mesas:
         session.commit()
         click.echo(f"Seeded the demo: {seeded.territories} territories, {seeded.agencies} agencies, "
                    f"{seeded.users} users, {seeded.cases} cases.")

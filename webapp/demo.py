@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from engine.actor import Actor
 from engine.execution import start_case
-from engine.models import Agency, AgencyKind, Territory, UserAccount
+from engine.models import Agency, AgencyKind, Mesa, Resource, Territory, UserAccount
 from engine.registry import latest_definition
 from webapp.auth.passwords import hash_password
 
@@ -92,6 +92,7 @@ class SeedReport:
     agencies: int = 0
     users: int = 0
     cases: int = 0
+    mesas: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -100,6 +101,7 @@ def seed_demo(session: Session, *, now: datetime, actor: Actor) -> SeedReport:
     report = SeedReport()
     if session.execute(select(Territory).where(Territory.code == TERRITORIES[0].code)).first():
         report.already_seeded = True
+        report.mesas = seed_mesas(session, now=now)  # a demo seeded before the Mesa existed gets it now
         return report
     kinds = session.execute(select(AgencyKind).order_by(AgencyKind.code)).scalars().all()
     password_hash = hash_password(DEMO_PASSWORD)  # one hash for every demo account: argon2 is slow on purpose
@@ -130,6 +132,7 @@ def seed_demo(session: Session, *, now: datetime, actor: Actor) -> SeedReport:
     ])
     report.users += 2
     session.flush()
+    report.mesas = seed_mesas(session, now=now)
     if latest_definition(session, INTAKE, required=False) is None:
         report.notes.append(f"no process named {INTAKE!r} is deployed: no demo cases were started")
         return report
@@ -145,6 +148,45 @@ def seed_demo(session: Session, *, now: datetime, actor: Actor) -> SeedReport:
         )
         report.cases += 1
     return report
+
+
+# Each demo territory's resources directory: 016 is the real national hotline; every other contact is invented.
+RESOURCES: tuple[tuple[str, str, str, str, str], ...] = (
+    ("hotline_016", "016 — Atención a víctimas de violencia de género",
+     "Teléfono 016 (gratuito, no deja rastro en la factura); WhatsApp 600 000 016", "24 horas, todos los días",
+     "Atención en 53 idiomas. Ficticio salvo el número 016."),
+    ("psychological_care", "Punto de Atención Psicológica — {area}", "Tel. 900 000 101 · pap@{slug}.example.org",
+     "Lunes a viernes, 9:00-14:00", "Cita previa a través de la oficina de igualdad."),
+    ("equality_office", "Oficina de Igualdad y Violencia de Género — {area}",
+     "Tel. 900 000 102 · igualdad@{slug}.example.org", "Lunes a viernes, 8:00-15:00; jueves, 16:00-19:00", ""),
+    ("atenpro", "ATENPRO — teleasistencia móvil", "Solicitud por servicios sociales · Tel. 900 000 103",
+     "Servicio 24 horas", "Necesita informe de servicios sociales."),
+    ("shelter", "Casa de la Mujer (acogida)", "A través del 016 o de servicios sociales · Tel. 900 000 104",
+     "Ingreso urgente 24 horas", "Dirección reservada."),
+    ("victim_office", "Oficina de Asistencia a las Víctimas del Delito — {province}",
+     "Tel. 900 000 105 · oav@{slug}.example.org", "Lunes a viernes, 9:00-14:00", ""),
+    ("social_services", "Servicio Social de Base — {area}", "Tel. 900 000 106", "Lunes a viernes, 8:00-15:00", ""),
+)
+
+
+def seed_mesas(session: Session, *, now: datetime) -> int:
+    """Give each demo territory without one its Mesa (members, representatives, next meeting) and resources."""
+    from webapp.mesa.operations import create_mesa
+
+    created = 0
+    for spec in TERRITORIES:
+        territory = session.execute(select(Territory).where(Territory.code == spec.code)).scalar_one_or_none()
+        if territory is None or session.execute(select(Mesa.id).where(Mesa.territory_id == territory.id)).first():
+            continue
+        create_mesa(session, territory.id, now=now, name=f"Mesa de Coordinación de {spec.area[0]}")
+        for kind, name, contact, hours, notes in RESOURCES:
+            values = {"area": spec.area[0], "slug": spec.area[1], "province": spec.province[0]}
+            session.add(Resource(territory_id=territory.id, kind=kind, name=name.format(**values),
+                                 contact=contact.format(**values), hours=hours, notes=notes, active=True,
+                                 updated_at=now, version=1))
+        created += 1
+    session.flush()
+    return created
 
 
 def _actor(user: UserAccount) -> Actor:

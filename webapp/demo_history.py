@@ -126,6 +126,7 @@ class _Simulation:
         self.planned: set[str] = set()
         self.workers: dict[str, Actor] = {}
         self.levels: dict[int, str] = {}
+        self.extreme: dict[int, int] = {}  # case id -> territory
         self.pending_level: dict[int, str] = {}
         self.clock = FakeClock(until)
 
@@ -185,6 +186,8 @@ class _Simulation:
             aggressor={"name": f"Persona ficticia A-H{number:03d}", "synthetic": True},
         )
         self.case_ids.add(case.id)
+        if territory not in self.extreme.values():
+            self.extreme[case.id] = territory  # the first case of each territory stays at extremo: the Mesa reviews it
         self.report.cases += 1
         if self.rng.random() < INCIDENT_SHARE:
             self._push(now + timedelta(days=self.rng.uniform(12, 90)), "incident", case.id)
@@ -297,6 +300,8 @@ class _Simulation:
             step = self.rng.random()
             index = LEVELS.index(current) + (1 if step < up else -1 if step < up + down else 0)
             level = LEVELS[min(max(index, 0), len(LEVELS) - 1)]
+        if task.case_id in self.extreme:
+            level = LEVELS[-1]
         self.pending_level[task.case_id] = level
         indicators = [name for name, spec in self.forms["risk_assessment"].schema["properties"].items()
                       if spec.get("type") == "boolean" and name not in RISK_FORM_FACTS]

@@ -259,14 +259,17 @@ def anchor(f: Field, prefix: str = "f") -> str:
 
 def render(
     form: FormDefinition, values: Mapping[str, Any] | None = None, errors: Mapping[str, Sequence[str]] | None = None,
-    *, prefix: str = "f",
+    *, prefix: str = "f", notes: Mapping[str, Markup] | None = None,
 ) -> Markup:
-    """Render the form's sections as fieldsets of labelled inputs, with values and error messages."""
-    values, errors = values or {}, errors or {}
+    """Render the form's sections as fieldsets of labelled inputs, with values and error messages.
+
+    `notes` puts ready-made HTML right after a field (the territory's resources next to a referral).
+    """
+    values, errors, notes = values or {}, errors or {}, notes or {}
     html = []
     for section in layout(form):
         inner = "".join(render_field(f, values.get(f.name), errors.get(f.name, ()), prefix=prefix)
-                        for f in section.fields)
+                        + str(notes.get(f.name, "")) for f in section.fields)
         html.append(f'<fieldset class="form-section"><legend>{escape(section.title)}</legend>{inner}</fieldset>')
     return Markup("".join(html))  # noqa: S704 - every piece of text inside was escaped above
 

@@ -5,6 +5,18 @@ from engine.models.audit import AuditEvent
 from engine.models.case import Case, CaseParty, ReferenceCounter
 from engine.models.definition import Definition, DefinitionDraft
 from engine.models.instance import ProcessInstance
+from engine.models.mesa import (
+    AgendaItem,
+    Agreement,
+    Attendance,
+    CaseTransfer,
+    Meeting,
+    MeetingNote,
+    Mesa,
+    MesaMember,
+    MinutesVersion,
+    Resource,
+)
 from engine.models.notification import Notification, NotificationPreference, OutboxEmail
 from engine.models.step_timing import StepTimingDay, StepTimingPending
 from engine.models.task import OpenTask, TaskEvent
@@ -15,18 +27,28 @@ from engine.models.user import UserAccount
 __all__ = [
     "Agency",
     "AgencyKind",
+    "AgendaItem",
+    "Agreement",
+    "Attendance",
     "AuditEvent",
     "Case",
     "CaseParty",
+    "CaseTransfer",
     "Definition",
     "DefinitionDraft",
     "DueTimer",
+    "Meeting",
+    "MeetingNote",
+    "Mesa",
+    "MesaMember",
+    "MinutesVersion",
     "Notification",
     "NotificationPreference",
     "OpenTask",
     "OutboxEmail",
     "ProcessInstance",
     "ReferenceCounter",
+    "Resource",
     "StepTimingDay",
     "StepTimingPending",
     "TaskEvent",

@@ -41,6 +41,10 @@ class Case(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # Set when the case is transferred to another territory: the id of its `case_transferred` history
+    # entry. Only history from that entry on gives access (webapp/access.py); the old agencies' past
+    # stays. An id, not a time: entries of the same instant cannot be told apart by time.
+    access_since_event: Mapped[int | None]
 
 
 class CaseParty(Base):

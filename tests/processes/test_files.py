@@ -33,7 +33,7 @@ def _bpmn_trees() -> dict[str, etree._ElementTree]:
 def test_every_process_and_decision_file_passes_deploy_time_validation(session: Session, world: World) -> None:
     checked = validate(session, read_directory(PROCESSES, FORMS))
     assert [str(p) for p in checked.problems] == []
-    assert set(checked.processes) == {"intake", "followup", "incident", "inactivation"}
+    assert set(checked.processes) == {"intake", "followup", "incident", "inactivation", "agreement"}
     assert set(checked.forms) == {path.stem for path in FORMS.glob("*.json")}
     assert set(checked.decisions) == {"risk_points", "risk_level", "police_measures", "reassessment_period",
                               "inactivation_policy"}
@@ -81,14 +81,14 @@ def test_the_pictures_are_rendered_from_the_current_files(tmp_path: Path) -> Non
     assert stale == [], "run `npm run diagrams` and commit processes/img"
 
 
-@pytest.mark.parametrize("name", ["intake", "followup", "incident", "inactivation"])
+@pytest.mark.parametrize("name", ["intake", "followup", "incident", "inactivation", "agreement"])
 def test_the_readme_shows_each_diagram(name: str) -> None:
     readme = (PROCESSES / "README.md").read_text(encoding="utf-8")
     assert f"(img/{name}.svg)" in readme
     assert (PROCESSES / "img" / f"{name}.svg").exists()
 
 
-@pytest.mark.parametrize("name", ["intake", "followup", "incident", "inactivation"])
+@pytest.mark.parametrize("name", ["intake", "followup", "incident", "inactivation", "agreement"])
 def test_a_standard_modeller_reads_and_writes_the_file_without_losing_our_extensions(
     name: str, session: Session, world: World, tmp_path: Path
 ) -> None:

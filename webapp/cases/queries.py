@@ -16,7 +16,7 @@ from engine.timing import parse_when_or_none
 # History entries a person reads in a timeline (engine bookkeeping such as "created" stays out).
 TIMELINE_ACTIONS = ("case_opened", "completed", "cancelled", "timer_fired", "instance_started",
                     "instance_completed", "instance_cancelled", "process_scheduled", "assigned", "reminded",
-                    "escalated")
+                    "escalated", "level_changed", "case_transferred", "transferred")
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,8 @@ class TimelineEntry:
     on_time: bool | None
     # Reminders and escalations: who was told (a notification kind: reminder, agency, supervisor, coordinator).
     level: str | None = None
+    # The levels of a level change (from, to); None for other entries.
+    levels: tuple[str | None, str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -139,9 +141,11 @@ def timeline(session: Session, case_id: int, *, limit: int | None = None) -> lis
         on_time = None
         if event.action == "completed" and event.due_at is not None:
             on_time = event.at <= event.due_at
-        level = (event.data or {}).get("level") if event.action in ("reminded", "escalated") else None
+        data = event.data or {}
+        level = data.get("level") if event.action in ("reminded", "escalated") else None
+        levels = (data.get("from"), data.get("to")) if event.action == "level_changed" else None
         entries.append(TimelineEntry(event.at, event.action, event.element_id, event.name, agency, actor_name,
-                                     event.due_at, on_time, level))
+                                     event.due_at, on_time, level, levels))
     return entries
 
 

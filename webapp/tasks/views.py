@@ -19,7 +19,9 @@ from webapp import clock, forms_render
 from webapp.audit import audit, audit_now
 from webapp.cases.queries import summary, timeline
 from webapp.extensions import db
+from webapp.mesa.queries import agreement_rows
 from webapp.navigation import safe_next
+from webapp.resources.hints import resource_notes
 from webapp.tasks.queries import closed_task, step_data, task_case_id, visible_task
 
 bp = Blueprint("tasks", __name__, template_folder="templates")
@@ -190,7 +192,9 @@ def _page(
     html = render_template(
         "tasks/show.html", task=task, case=context, form=form,
         step=next(s for s in context.open_steps if s.task_id == task.id),
-        form_html=forms_render.render(form, values, messages) if form else None, errors=messages,
+        form_html=forms_render.render(form, values, messages,
+                                      notes=resource_notes(db.session(), form, case.territory_id)) if form else None,
+        errors=messages, agreement=next(iter(agreement_rows(db.session(), now, instance_id=task.instance_id)), None),
         anchors={f.name: (forms_render.anchor(f), f.label) for f in fields},
         option_labels={o.value: o.label for f in fields for o in f.options},
         history=timeline(db.session(), case.id, limit=HISTORY_LIMIT), step_data=step_data(db.session(), task, form),

@@ -1,0 +1,1 @@
+"""The Mesa de Coordinación: meetings, agendas, minutes, agreements and case transfers."""

@@ -1,0 +1,1 @@
+"""The resources directory of each territory: services a victim can be referred to."""
