@@ -9,6 +9,8 @@ gets its own id and reference, a territory (four in five in Vegas Bajas, whose p
 in), the agencies and members of that territory, a risk level, and every date shifted by -10 to +10
 days (so deadlines and history vary). Copies keep the open steps, the history (`task_event`) and the
 running instances (without their workflow state, which the board never reads); no identifying data.
+The copied history is rolled up for the board and the deadline worker's passes are timed (the
+copies' backlog, then what an hour and 30 seconds of a running system leave: see `deadline_passes`).
 Then, through the whole Flask stack (test client, signed in as the supervisor): GET /supervision for
 30 and 365 days, the late-steps CSV, and each board query alone. Prints one table; figures are
 reported against the target, not asserted.
