@@ -74,6 +74,9 @@ class TaskEvent(Base):
         Index("ix_task_event_case_at", "case_id", "at"),
         # Need-to-know: "has this agency ever had a task in this case?"
         Index("ix_task_event_agency_case", "agency_id", "case_id"),
+        # The Mesa's proposals: incidents started and complaint steps completed lately (read on every page
+        # a coordinator opens, for the header's count), without walking the history.
+        Index("ix_task_event_action_element_at", "action", "element_id", "at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

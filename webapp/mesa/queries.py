@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import Session
 
 from engine.models import (
@@ -252,14 +252,16 @@ def proposals(session: Session, mesa: Mesa, now: datetime) -> list[Proposal]:
     """
     since = last_held(session, mesa) or now - timedelta(days=mesa.meeting_interval_days)
     in_scope = (Case.territory_id == mesa.territory_id) & Case.status.in_(FOLLOWED)
-    rows = session.execute(
-        select(TaskEvent.case_id, Case.reference, TaskEvent.action, TaskEvent.element_id, TaskEvent.data, TaskEvent.at)
-        .join(Case, Case.id == TaskEvent.case_id)
-        .where(in_scope, TaskEvent.at > since, TaskEvent.at <= now,
-               ((TaskEvent.action == "instance_started") | ((TaskEvent.action == "completed")
-                                                            & TaskEvent.element_id.in_(COMPLAINT_STEPS))))
-        .order_by(TaskEvent.at.desc(), TaskEvent.id.desc())
-    ).all()
+    recent = (TaskEvent.at > since) & (TaskEvent.at <= now)
+    # Two selects, each a range of the (action, element_id, at) index: process starts carry no element.
+    started = (TaskEvent.action == "instance_started") & TaskEvent.element_id.is_(None)
+    complained = (TaskEvent.action == "completed") & TaskEvent.element_id.in_(COMPLAINT_STEPS)
+    columns = (TaskEvent.case_id, Case.reference, TaskEvent.action, TaskEvent.element_id, TaskEvent.data,
+               TaskEvent.at, TaskEvent.id)
+    events = union_all(*(select(*columns).join(Case, Case.id == TaskEvent.case_id).where(in_scope, recent, kind)
+                         for kind in (started, complained))).subquery()
+    rows = [row[:6] for row in session.execute(
+        select(events).order_by(events.c.at.desc(), events.c.id.desc())).all()]
     scheduled = set(session.execute(
         select(AgendaItem.case_id).join(Meeting, Meeting.id == AgendaItem.meeting_id)
         .where(Meeting.mesa_id == mesa.id, Meeting.status.in_(("planned", "open")), AgendaItem.pinned.is_not(None))
