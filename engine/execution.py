@@ -114,32 +114,75 @@ def start_process(
     session: Session, case: Case, process_key: str, data: Mapping[str, Any], *, now: datetime,
     actor: Actor, replaces: Sequence[str] = (), check_form: bool = False,
 ) -> ProcessInstance:
-    """Start the newest version of a process for a case, after cancelling those it replaces.
+    """Start the newest version of a process for a case, after cancelling what it replaces.
 
-    The start event's `replaces` property (comma-separated process keys) adds to `replaces`:
-    a new incident replaces the pending follow-up cycle. With `check_form`, `data` comes from a
-    person and must pass the start event's `form` (the version this process version pins).
+    A process whose start event declares a `track` (a line of work: police, social, court...) first
+    cancels the running instance and pending start of that track: one running instance per track
+    and case, whatever the diagrams do. The start event's `replaces` property (comma-separated
+    process keys) adds to `replaces`. With `check_form`, `data` comes from a person and must pass
+    the start event's `form` (the version this process version pins); the start form's data is kept
+    in the case history (`form_submitted`), not only in the workflow.
     """
     definition = latest_runnable(session, process_key)
     context = case_context(case)
     start = spiff.start_properties(definition.bundle)
+    form_name = start.get("form")
+    form = pinned_form(session, definition, form_name) if form_name else None
     if check_form:
-        form = pinned_form(session, definition, start.get("form"))
-        data = validated_data(form, start.get("form"), data, context, f"the start of {process_key}")
+        data = validated_data(form, form_name, data, context, f"the start of {process_key}")
+    track = (start.get("track") or "").strip() or None
+    reason = f"replaced by {process_key}"
+    if track is not None:
+        cancel_track(session, case, track, now=now, actor=actor, reason=reason)
     declared = [key.strip() for key in start.get("replaces", "").split(",") if key.strip()]
     for key in dict.fromkeys([*replaces, *declared]):
-        cancel_processes(session, case, key, now=now, actor=actor, reason=f"replaced by {process_key}")
+        cancel_processes(session, case, key, now=now, actor=actor, reason=reason)
     run = spiff.Run.start(definition.bundle, {**context, **data}, now)
     instance = ProcessInstance(
-        case_id=case.id, definition_id=definition.definition_id, process_key=process_key, status="running",
-        state="", serializer_version=spiff.SERIALIZER_VERSION, started_at=now,
+        case_id=case.id, definition_id=definition.definition_id, process_key=process_key, track=track,
+        status="running", state="", serializer_version=spiff.SERIALIZER_VERSION, started_at=now,
     )
     session.add(instance)
     session.flush()
     record(session, case, "instance_started", now, actor, instance=instance,
-           data={"process": process_key, "version": definition.version})
+           data={"process": process_key, "version": definition.version, **({"track": track} if track else {})})
+    if form is not None:
+        fields = form.schema.get("properties", {})
+        submitted = {key: value for key, value in data.items() if key in fields}
+        event = record(session, case, "form_submitted", now, actor, instance=instance, data=submitted)
+        event.element_id, event.name = spiff.start_event_id(definition.bundle), form.title or form_name
     _after_step(session, case, instance, run, definition, now, actor)
     return instance
+
+
+def process_track(session: Session, process_key: str) -> str | None:
+    """Return the track (line of work) the newest version of a process declares, if any."""
+    track = spiff.start_properties(latest_runnable(session, process_key).bundle).get("track", "").strip()
+    return track or None
+
+
+def cancel_track(
+    session: Session, case: Case, track: str, *, now: datetime, actor: Actor, reason: str
+) -> int:
+    """Cancel the running instance and pending starts of one line of work of a case; return how many."""
+    count = 0
+    for timer in session.execute(
+        select(DueTimer).where(DueTimer.case_id == case.id, DueTimer.kind == "start_process")
+    ).scalars().all():
+        payload = timer.payload or {}
+        if payload.get("track", process_track(session, payload.get("process_key", ""))) == track:
+            session.delete(timer)
+            count += 1
+    for instance in session.execute(
+        select(ProcessInstance).where(
+            ProcessInstance.case_id == case.id, ProcessInstance.track == track,
+            ProcessInstance.status == "running",
+        )
+    ).scalars().all():
+        _cancel_instance(session, case, instance, now, actor, reason)
+        count += 1
+    session.flush()
+    return count
 
 
 def cancel_processes(
@@ -161,12 +204,36 @@ def cancel_processes(
         )
     ).scalars().all()
     for instance in running:
-        remove_instance_rows(session, instance)
-        instance.status, instance.ended_at, instance.state, instance.next_timer_at = "cancelled", now, "", None
-        record(session, case, "instance_cancelled", now, actor, instance=instance, data={"reason": reason})
+        _cancel_instance(session, case, instance, now, actor, reason)
         count += 1
     session.flush()
     return count
+
+
+def _cancel_instance(
+    session: Session, case: Case, instance: ProcessInstance, now: datetime, actor: Actor, reason: str
+) -> None:
+    remove_instance_rows(session, instance)
+    instance.status, instance.ended_at, instance.state, instance.next_timer_at = "cancelled", now, "", None
+    record(session, case, "instance_cancelled", now, actor, instance=instance, data={"reason": reason})
+
+
+def track_running(session: Session, case: Case, track: str) -> bool:
+    """Tell whether a line of work of the case has a running instance or a pending start."""
+    running = session.execute(
+        select(ProcessInstance.id).where(
+            ProcessInstance.case_id == case.id, ProcessInstance.track == track,
+            ProcessInstance.status == "running",
+        ).limit(1)
+    ).scalar_one_or_none()
+    if running is not None:
+        return True
+    return any(
+        (timer.payload or {}).get("track") == track
+        for timer in session.execute(
+            select(DueTimer).where(DueTimer.case_id == case.id, DueTimer.kind == "start_process")
+        ).scalars()
+    )
 
 
 # --- Tasks --------------------------------------------------------------------------------------
@@ -351,7 +418,8 @@ def _after_step(
     `step_event` records what caused the step; it is added last, so that it and the history of
     the tasks the step created go to the database in one statement.
     """
-    _apply_case_updates(session, case, run.case_updates, now, actor)
+    effects = run.effects
+    _apply_case_updates(session, case, effects.case_updates, now, actor)
     if not run.completed:
         save_run(instance, run)
         sync_timers(session, instance, run, fired=timer_fired)
@@ -363,6 +431,7 @@ def _after_step(
             record(session, case, "created", now, actor, task=row,
                    data={"needs_identity": True} if row.needs_identity else None)
         session.flush()
+        _apply_starts(session, case, instance, effects, now, actor)
         return
     if step_event is not None:
         step_event()
@@ -374,7 +443,30 @@ def _after_step(
     instance.outcome["path"] = run.completed_elements()
     record(session, case, "instance_completed", now, actor, instance=instance, data=instance.outcome)
     session.flush()
+    _apply_starts(session, case, instance, effects, now, actor)
     _chain(session, case, outcome, now, actor)
+
+
+def _apply_starts(
+    session: Session, case: Case, instance: ProcessInstance, effects: spiff.ScriptEffects, now: datetime,
+    actor: Actor,
+) -> None:
+    """Apply the scripts' cancel_track(...) and start_process(...) calls of one step, in that order."""
+    for stopped in dict.fromkeys(effects.cancels):
+        if instance.status == "running" and stopped == instance.track:
+            raise ExecutionError(f"cancel_track({stopped!r}) would cancel the very process that called it")
+        cancel_track(session, case, stopped, now=now, actor=actor, reason=f"stopped by {instance.process_key}")
+    for start in effects.starts:
+        key = start["process"]
+        track = process_track(session, key)
+        if track is not None and instance.status == "running" and track == instance.track:
+            raise ExecutionError(f"start_process({key!r}) would replace the very process that called it: "
+                                 f"use next_process to chain the next cycle")
+        if start.get("if_idle") and track is not None and track_running(session, case, track):
+            continue
+        _start_or_schedule(session, case, key, start.get("data") or {}, start.get("after"), track, now, actor)
+    effects.cancels.clear()
+    effects.starts.clear()
 
 
 def _apply_case_updates(
@@ -408,14 +500,24 @@ def _chain(session: Session, case: Case, outcome: Mapping[str, Any], now: dateti
     if not isinstance(next_key, str):
         raise ExecutionError(f"{NEXT_PROCESS} must name a process, got {next_key!r}")
     latest_runnable(session, next_key)  # fail now, inside this transaction, if it does not exist
-    data = outcome.get(NEXT_DATA) or {}
-    after = outcome.get(START_AFTER)
+    _start_or_schedule(session, case, next_key, outcome.get(NEXT_DATA) or {}, outcome.get(START_AFTER),
+                       process_track(session, next_key), now, actor)
+
+
+def _start_or_schedule(
+    session: Session, case: Case, key: str, data: Mapping[str, Any], after: str | None, track: str | None,
+    now: datetime, actor: Actor,
+) -> None:
+    """Start a process now, or keep a pending start for when `after` (an ISO duration...) has passed."""
     territory = session.get(Territory, case.territory_id)
     when = resolve_when(after, now, territory.region if territory else None, START_AFTER) if after else now
     if when <= now:
-        start_process(session, case, next_key, data, now=now, actor=actor)
+        start_process(session, case, key, data, now=now, actor=actor)
         return
+    if track is not None:  # a pending start holds its track too: the newest one wins
+        cancel_track(session, case, track, now=now, actor=actor, reason=f"replaced by {key}")
     session.add(DueTimer(kind="start_process", case_id=case.id, instance_id=None, fire_at=when,
-                         payload={"process_key": next_key, "data": data}, attempts=0))
-    record(session, case, "process_scheduled", now, actor, data={"process": next_key, "at": when.isoformat()})
+                         payload={"process_key": key, "data": dict(data), **({"track": track} if track else {})},
+                         attempts=0))
+    record(session, case, "process_scheduled", now, actor, data={"process": key, "at": when.isoformat()})
     session.flush()

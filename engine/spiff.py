@@ -66,17 +66,57 @@ def engine_time(now: datetime) -> Iterator[None]:
 
 
 # --- Sandboxed scripts -------------------------------------------------------------------------
-# Scripts may call update_case(...) to change the case's status, risk level or facts; the engine
-# collects those calls per operation and applies them to the case row after the step.
-_case_updates: ContextVar[dict[str, Any] | None] = ContextVar("coordina_case_updates", default=None)
+# Scripts may call update_case(...) to change the case's status, risk level or facts,
+# start_process(...) to start another line of work of the case, and cancel_track(...) to stop one;
+# the engine collects those calls per operation and applies them after the step.
+@dataclass
+class ScriptEffects:
+    """What the scripts of one operation asked of the case, applied by the engine after the step."""
+
+    case_updates: dict[str, Any] = field(default_factory=dict)
+    # Each start: {"process": key, "data": {...}, "after": ISO duration or None, "if_idle": bool}.
+    starts: list[dict[str, Any]] = field(default_factory=list)
+    cancels: list[str] = field(default_factory=list)
+
+    def merge(self, other: ScriptEffects) -> None:
+        """Add another operation's effects after these."""
+        self.case_updates.update(other.case_updates)
+        self.starts.extend(other.starts)
+        self.cancels.extend(other.cancels)
+
+
+_effects: ContextVar[ScriptEffects | None] = ContextVar("coordina_script_effects", default=None)
+
+
+def _collector(name: str) -> ScriptEffects:
+    collector = _effects.get()
+    if collector is None:
+        raise ExecutionError(f"{name}() can only run inside an engine operation")
+    return collector
 
 
 def _update_case(**changes: Any) -> None:
-    collector = _case_updates.get()
-    if collector is None:
-        raise ExecutionError("update_case() can only run inside an engine operation")
+    collector = _collector("update_case")
     json.dumps(changes)  # refuse values that could not be stored
-    collector.update(changes)
+    collector.case_updates.update(changes)
+
+
+def _start_process(
+    process: str, data: Mapping[str, Any] | None = None, after: str | None = None, if_idle: bool = False
+) -> None:
+    collector = _collector("start_process")
+    if not isinstance(process, str) or not process:
+        raise ExecutionError(f"start_process() needs a process key, got {process!r}")
+    payload = dict(data or {})
+    json.dumps(payload)
+    collector.starts.append({"process": process, "data": payload, "after": after, "if_idle": bool(if_idle)})
+
+
+def _cancel_track(track: str) -> None:
+    collector = _collector("cancel_track")
+    if not isinstance(track, str) or not track:
+        raise ExecutionError(f"cancel_track() needs a track name, got {track!r}")
+    collector.cancels.append(track)
 
 
 def _now() -> datetime:
@@ -95,7 +135,8 @@ class _SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[mi
         return sandbox.evaluate(expression, context, {"now": _now, **(external_context or {})})
 
     def execute(self, script: str, context: dict[str, Any], external_context: Any = None) -> bool:
-        external = {"now": _now, "update_case": _update_case, **(external_context or {})}
+        external = {"now": _now, "update_case": _update_case, "start_process": _start_process,
+                    "cancel_track": _cancel_track, **(external_context or {})}
         sandbox.execute(script, context, external)
         return True
 
@@ -104,14 +145,14 @@ SCRIPT_ENGINE = PythonScriptEngine(environment=_SandboxEnvironment())
 
 
 @contextmanager
-def collect_case_updates() -> Iterator[dict[str, Any]]:
-    """Collect update_case(...) calls made by scripts inside the block."""
-    collected: dict[str, Any] = {}
-    token = _case_updates.set(collected)
+def collect_effects() -> Iterator[ScriptEffects]:
+    """Collect update_case(...), start_process(...) and cancel_track(...) calls made inside the block."""
+    collected = ScriptEffects()
+    token = _effects.set(collected)
     try:
         yield collected
     finally:
-        _case_updates.reset(token)
+        _effects.reset(token)
 
 
 # --- Serialization -----------------------------------------------------------------------------
@@ -246,6 +287,14 @@ def parse_definitions(
     return processes, problems
 
 
+def start_event_id(bundle: SpecBundle) -> str | None:
+    """Return the element id of the process's start event."""
+    for task_spec in bundle.spec.task_specs.values():
+        if type(task_spec).__name__ == "StartEvent":
+            return cast(str, task_spec.bpmn_id)
+    return None
+
+
 def start_properties(bundle: SpecBundle) -> dict[str, str]:
     """Return the extension properties of the process's start event (its form, what it replaces)."""
     for task_spec in bundle.spec.task_specs.values():
@@ -294,7 +343,7 @@ class Run:
     """A live workflow of one instance, between load and save."""
 
     workflow: Any
-    case_updates: dict[str, Any] = field(default_factory=dict)
+    effects: ScriptEffects = field(default_factory=ScriptEffects)
     _scanned: tuple[list[ReadyTask], list[datetime]] | None = field(default=None, repr=False)
 
     @classmethod
@@ -327,13 +376,13 @@ class Run:
     def advance(self, now: datetime) -> None:
         """Run engine steps (scripts, gateways, due timers) until the workflow waits for something."""
         self._scanned = None
-        with engine_time(now), collect_case_updates() as updates:
+        with engine_time(now), collect_effects() as effects:
             try:
                 self.workflow.refresh_timers()
                 self.workflow.do_engine_steps()
             except SpiffWorkflowException as exc:
                 raise ExecutionError(_describe(exc)) from exc
-        self.case_updates.update(updates)
+        self.effects.merge(effects)
 
     def complete(self, guid: str, data: Mapping[str, Any], now: datetime) -> HumanTaskSpec:
         """Complete a READY user task with submitted data, then advance the workflow."""
@@ -342,12 +391,12 @@ class Run:
             raise ExecutionError(f"task {guid} is not waiting for completion")
         task.data.update(json.loads(json.dumps(dict(data))))
         self._scanned = None
-        with engine_time(now), collect_case_updates() as updates:
+        with engine_time(now), collect_effects() as effects:
             try:
                 task.run()
             except SpiffWorkflowException as exc:
                 raise ExecutionError(_describe(exc)) from exc
-        self.case_updates.update(updates)
+        self.effects.merge(effects)
         self.advance(now)
         return _human_spec(task.task_spec)
 
@@ -401,12 +450,12 @@ class Run:
 
     def send_message(self, name: str, payload: Mapping[str, Any], now: datetime) -> None:
         """Deliver a BPMN message to the workflow and advance it."""
-        with engine_time(now), collect_case_updates() as updates:
+        with engine_time(now), collect_effects() as effects:
             try:
                 self.workflow.send_event(BpmnEvent(MessageEventDefinition(name), payload=dict(payload)))
             except SpiffWorkflowException as exc:
                 raise ExecutionError(_describe(exc)) from exc
-        self.case_updates.update(updates)
+        self.effects.merge(effects)
         self.advance(now)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db import Base
@@ -17,11 +17,20 @@ class ProcessInstance(Base):
     """One run of one definition version for one case; holds the serialized workflow state."""
 
     __tablename__ = "process_instance"
+    __table_args__ = (
+        # One running line of work per case and track (DOMAIN.md §9): the engine cancels the running
+        # instance of a track before it starts another; the database refuses a second one regardless.
+        Index("uq_process_instance_running_track", "case_id", "track", unique=True,
+              sqlite_where=text("status = 'running' AND track IS NOT NULL"),
+              postgresql_where=text("status = 'running' AND track IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), index=True)
     definition_id: Mapped[int] = mapped_column(ForeignKey("definition.id"), index=True)
     process_key: Mapped[str] = mapped_column(String(120))
+    # The line of work (start event property `track`): police, social, court... None: no limit.
+    track: Mapped[str | None] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(16), default="running")
     # SpiffWorkflow state without the spec; emptied when the instance ends (history keeps the record).
     state: Mapped[str] = mapped_column(Text)
