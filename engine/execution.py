@@ -296,14 +296,18 @@ def validated_data(
     """Accept only fields the form declares, valid for its schema and its cross-field checks."""
     if form is None:
         raise ExecutionError(f"the form {form_name!r} of {where} is not available")
-    unknown = sorted(set(data) - set(form.schema.get("properties", {})))
+    fields = form.schema.get("properties", {})
+    unknown = sorted(set(data) - set(fields))
     errors: dict[str, list[str]] = {name: ["unknown field"] for name in unknown}
     errors.update(validate_data(form, data))
+    # An optional field left out takes the default its form declares: the process reads every field.
+    completed = {**{name: prop["default"] for name, prop in fields.items()
+                    if isinstance(prop, Mapping) and "default" in prop}, **data}
     if not errors:
-        errors.update(run_checks(form, data, context))
+        errors.update(run_checks(form, completed, context))
     if errors:
         raise TaskDataError(errors)
-    return dict(data)
+    return completed
 
 
 def claim_task(

@@ -214,7 +214,7 @@ class _Simulation:
         busy = self.session.execute(select(ProcessInstance.id).where(
             ProcessInstance.case_id == case_id, ProcessInstance.status == "running",
             ProcessInstance.process_key.in_((INTAKE, INCIDENT))).limit(1)).first()
-        if busy is not None:
+        if busy is not None:  # intake and incident end at once since the tracks (kept for older versions)
             self._push(now + timedelta(days=3), "incident", case_id)
             return
         case = lock_case(self.session, case_id)
@@ -378,8 +378,13 @@ class _Simulation:
     _form_followup_equality = _followup
 
     def _form_ordinary_inactivation(self, task: OpenTask, now: datetime) -> dict[str, Any]:
-        return {"confirm_low_risk": True, "confirm_no_court_measure": True, "confirm_in_person_contact": True,
-                "reason": "Riesgo bajo sostenido."}
+        if self.rng.random() < 0.25:  # the police see reasons to keep following the case
+            return {"decision": "keep", "reason": "Se mantiene el seguimiento (dato sintético)."}
+        return {"decision": "inactivate", "confirm_low_risk": True, "confirm_no_court_measure": True,
+                "confirm_in_person_contact": True, "reason": "Riesgo bajo sostenido."}
+
+    def _form_civil_measures_review(self, task: OpenTask, now: datetime) -> dict[str, Any]:
+        return {"family_proceeding_started": self.rng.random() < 0.6}
 
     def _form_supervised_inactivation_review(self, task: OpenTask, now: datetime) -> dict[str, Any]:
         data = self._run_data(task)
