@@ -109,13 +109,17 @@ class Protocol:
         self.complete(case, review, {"final_level": final, "especial_relevancia": False, "minors_at_risk": False,
                                      **({"raise_reason": "Criterio profesional"} if final != level else {})})
 
-    def finish_protection(self, case: Case) -> None:
-        """Complete the protection steps of intake that are open."""
-        today = self.clock.now().date().isoformat()
-        tasks = self.tasks(case)
-        if "apply_police_measures" in tasks:
+    def apply_measures(self, case: Case) -> None:
+        """Apply the police measures of the level, when that step is open."""
+        if "apply_police_measures" in self.tasks(case):
             measures = self.run_data(case, "apply_police_measures")["required_measures"]
             self.complete(case, "apply_police_measures", {"measures_applied": measures, "weapons_withdrawn": True})
+
+    def finish_protection(self, case: Case) -> None:
+        """Complete the protection steps of the first days that are open (each its own line of work)."""
+        today = self.clock.now().date().isoformat()
+        tasks = self.tasks(case)
+        self.apply_measures(case)
         if "personal_safety_plan" in tasks:
             self.complete(case, "personal_safety_plan", {
                 "agreed_on": today, "emergency_contacts_set": True, "safe_places": True,
@@ -126,6 +130,13 @@ class Protocol:
                 "psychological_care": True, "shelter": "none", "care_plan": "Seguimiento quincenal."})
         if "forensic_risk_report" in tasks:
             self.complete(case, "forensic_risk_report", {"report_date": today, "forensic_level": "alto"})
+
+    def agency_followups(self, case: Case) -> None:
+        """Complete the open social services and equality office follow-ups."""
+        for element_id in ("social_services_followup", "equality_office_followup"):
+            if element_id in self.tasks(case):
+                self.complete(case, element_id, {"contact_type": "in_person", "situation": "Estable.",
+                                                 "needs_change": False, "concern": False})
 
     def run_data(self, case: Case, element_id: str) -> dict[str, Any]:
         from engine.persistence import load_run
@@ -150,14 +161,14 @@ class Protocol:
                                                                  TaskEvent.action == action)).scalars())
 
     def followup_cycle(self, case: Case, level: str, **answers: Any) -> None:
-        """Complete one follow-up cycle: police re-assessment and review, then the agencies' follow-ups."""
+        """Complete one police cycle (re-assessment and review, then the new measures) and the agencies' follow-ups."""
         self.assess(case, "police_reassessment", "reassessment_review", level, **answers)
-        if "update_police_measures" in self.tasks(case):
-            measures = self.run_data(case, "update_police_measures")["required_measures"]
-            self.complete(case, "update_police_measures", {"measures_applied": measures, "weapons_withdrawn": True})
-        for element_id in ("social_services_followup", "equality_office_followup"):
-            self.complete(case, element_id, {"contact_type": "in_person", "situation": "Estable.",
-                                             "needs_change": False, "concern": False})
+        self.apply_measures(case)
+        self.agency_followups(case)
+
+    def running(self, case: Case) -> list[str]:
+        """Return the keys of the case's running instances, sorted."""
+        return sorted(key for key, status in self.instances(case) if status == "running")
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ from engine.models import Case, ProcessInstance
 from engine.models.case import risk_rank
 from tests.processes.conftest import Protocol, detection, risk_answers
 
+INACTIVATE = {"decision": "inactivate", "confirm_low_risk": True, "confirm_no_court_measure": True,
+              "confirm_in_person_contact": True, "reason": "Riesgo bajo sostenido."}
 COMPLAINT = {"complaint_received_at": "2026-03-02T10:00:00+01:00", "report_number": "AT-2026-001",
              "sent_to_court": True}
 
@@ -22,7 +24,7 @@ def through_intake(p: Protocol, level: str, **detected: object) -> Case:
     case = p.open_case(detection(**detected))
     if "police_report_to_court" in p.tasks(case):
         p.complete(case, "police_report_to_court", COMPLAINT)
-    p.assess(case, "police_risk_assessment", "risk_level_review", level)
+    p.assess(case, "police_risk_assessment", "reassessment_review", level)
     p.finish_protection(case)
     p.session.refresh(case)
     return case
@@ -40,15 +42,14 @@ def test_each_level_gives_a_reassessment_due_by_its_period_after_the_assessment(
     protocol.complete(case, "police_report_to_court", COMPLAINT)
     protocol.complete(case, "police_risk_assessment", risk_answers(level))
     assessed_at = protocol.clock.now()
-    protocol.complete(case, "risk_level_review", {"final_level": level, "especial_relevancia": False,
+    protocol.complete(case, "reassessment_review", {"final_level": level, "especial_relevancia": False,
                                                   "minors_at_risk": False})
-    protocol.clock.advance(timedelta(hours=5))  # protection steps take a while; the period counts from the assessment
-    protocol.finish_protection(case)
-    reassessment = protocol.task(case, "police_reassessment")
+    reassessment = protocol.task(case, "police_reassessment")  # at once: protection steps are still open
     assert reassessment.agency_id == protocol.world.agencies["state_police"].id
     assert reassessment.due_at == assessed_at + period
-    for agency_step in ("social_services_followup", "equality_office_followup"):
-        assert protocol.task(case, agency_step).due_at == assessed_at + period
+    protocol.clock.advance(timedelta(hours=5))
+    protocol.finish_protection(case)  # the social line follows at the level's period from its care plan
+    assert protocol.task(case, "social_services_followup").due_at == protocol.clock.now() + period
     protocol.session.refresh(case)
     assert case.risk_level == level
     assert case.facts["last_assessment_at"] == assessed_at.isoformat()
@@ -68,11 +69,11 @@ def test_an_officer_cannot_lower_the_computed_level(protocol: Protocol) -> None:
     protocol.complete(case, "police_report_to_court", COMPLAINT)
     protocol.complete(case, "police_risk_assessment", risk_answers("alto"))
     with pytest.raises(TaskDataError) as refused:
-        protocol.complete(case, "risk_level_review", {"final_level": "medio", "especial_relevancia": False,
+        protocol.complete(case, "reassessment_review", {"final_level": "medio", "especial_relevancia": False,
                                                       "minors_at_risk": False})
     protocol.session.rollback()
     assert refused.value.errors == {"final_level": ["El nivel no puede ser inferior al calculado."]}
-    assert "risk_level_review" in protocol.tasks(case)
+    assert "reassessment_review" in protocol.tasks(case)
 
 
 def test_an_officer_may_raise_the_level_with_a_reason(protocol: Protocol) -> None:
@@ -80,11 +81,11 @@ def test_an_officer_may_raise_the_level_with_a_reason(protocol: Protocol) -> Non
     protocol.complete(case, "police_report_to_court", COMPLAINT)
     protocol.complete(case, "police_risk_assessment", risk_answers("medio"))
     with pytest.raises(TaskDataError) as refused:
-        protocol.complete(case, "risk_level_review", {"final_level": "alto", "especial_relevancia": False,
+        protocol.complete(case, "reassessment_review", {"final_level": "alto", "especial_relevancia": False,
                                                       "minors_at_risk": False})
     protocol.session.rollback()
     assert list(refused.value.errors) == ["raise_reason"]
-    protocol.complete(case, "risk_level_review", {"final_level": "alto", "raise_reason": "Arma en el domicilio",
+    protocol.complete(case, "reassessment_review", {"final_level": "alto", "raise_reason": "Arma en el domicilio",
                                                   "especial_relevancia": True, "minors_at_risk": False})
     protocol.session.refresh(case)
     assert (case.risk_level, case.facts["computed_level"]) == ("alto", "medio")
@@ -94,7 +95,7 @@ def test_an_officer_may_raise_the_level_with_a_reason(protocol: Protocol) -> Non
 def test_police_measures_for_the_level_come_from_the_decision_table(protocol: Protocol) -> None:
     case = protocol.open_case()
     protocol.complete(case, "police_report_to_court", COMPLAINT)
-    protocol.assess(case, "police_risk_assessment", "risk_level_review", "extremo")
+    protocol.assess(case, "police_risk_assessment", "reassessment_review", "extremo")
     required = protocol.run_data(case, "apply_police_measures")["required_measures"]
     assert "continuous_surveillance" in required
     with pytest.raises(TaskDataError) as refused:
@@ -107,7 +108,9 @@ def test_police_measures_for_the_level_come_from_the_decision_table(protocol: Pr
 def test_protection_runs_in_parallel_for_police_and_social_services(protocol: Protocol) -> None:
     case = protocol.open_case()
     protocol.complete(case, "police_report_to_court", COMPLAINT)
-    protocol.assess(case, "police_risk_assessment", "risk_level_review", "medio")
+    tasks = protocol.tasks(case)
+    assert {"personal_safety_plan", "social_assessment_care_plan", "police_risk_assessment"} <= set(tasks)
+    protocol.assess(case, "police_risk_assessment", "reassessment_review", "medio")
     tasks = protocol.tasks(case)
     assert {"apply_police_measures", "personal_safety_plan", "social_assessment_care_plan"} <= set(tasks)
     assert tasks["social_assessment_care_plan"].agency_id == protocol.world.agencies["social_services"].id
@@ -117,7 +120,7 @@ def test_protection_runs_in_parallel_for_police_and_social_services(protocol: Pr
 def test_a_forensic_report_is_proposed_for_high_risk_and_due_within_72_hours(protocol: Protocol) -> None:
     case = protocol.open_case()
     protocol.complete(case, "police_report_to_court", COMPLAINT)
-    protocol.assess(case, "police_risk_assessment", "risk_level_review", "alto")
+    protocol.assess(case, "police_risk_assessment", "reassessment_review", "alto")
     forensic = protocol.task(case, "forensic_risk_report")
     assert forensic.agency_id == protocol.world.agencies["court"].id
     assert forensic.due_at == protocol.clock.now() + timedelta(hours=72)
@@ -129,6 +132,7 @@ def test_immediate_danger_calls_the_police_with_a_one_hour_deadline(protocol: Pr
     assert urgent.due_at == protocol.clock.now() + timedelta(hours=1)
     assert urgent.priority == 100
     assert "police_report_to_court" not in protocol.tasks(case)  # the complaint comes after the intervention
+    assert protocol.task(case, "police_risk_assessment").due_at == protocol.clock.now() + timedelta(hours=4)
 
 
 def test_the_protocolo_cero_path_protects_without_a_complaint(protocol: Protocol) -> None:
@@ -138,7 +142,7 @@ def test_the_protocolo_cero_path_protects_without_a_complaint(protocol: Protocol
     assert "police_report_to_court" not in tasks
     protocol.complete(case, "protocol_zero", {"testimonies_collected": 3, "testimony_summary": "Vecinas y hermana.",
                                               "protection_without_complaint": True, "report_to_prosecutor": True})
-    protocol.assess(case, "police_risk_assessment", "risk_level_review", "medio")
+    protocol.assess(case, "police_risk_assessment", "reassessment_review", "medio")
     assert {"apply_police_measures", "personal_safety_plan"} <= set(protocol.tasks(case))
     protocol.session.refresh(case)
     assert case.facts["complaint_dates"] == []
@@ -188,14 +192,13 @@ def test_low_risk_with_conditions_met_reaches_ordinary_inactivation(protocol: Pr
     protocol.clock.advance(timedelta(days=59))
     protocol.followup_cycle(case, "bajo", in_person_contact=True)
     inactivation = protocol.task(case, "ordinary_inactivation")
-    protocol.complete(case, "ordinary_inactivation", {
-        "confirm_low_risk": True, "confirm_no_court_measure": True, "confirm_in_person_contact": True,
-        "reason": "Riesgo bajo sostenido."})
+    assert "police_reassessment" in protocol.tasks(case)  # the police line goes on while it is decided
+    protocol.complete(case, "ordinary_inactivation", INACTIVATE)
     protocol.session.refresh(case)
     assert inactivation.agency_id == protocol.world.agencies["state_police"].id
     assert case.status == "inactive"
-    assert protocol.tasks(case) == {}
-    assert protocol.instances(case)[-1] == ("inactivation", "completed")
+    assert protocol.tasks(case) == {}  # the police, social and equality lines stop with it
+    assert protocol.running(case) == []
 
 
 def test_low_risk_without_an_in_person_contact_stays_in_follow_up(protocol: Protocol) -> None:
@@ -209,13 +212,13 @@ def test_a_complex_case_goes_to_supervised_inactivation_for_six_months(protocol:
     case = protocol.open_case()
     protocol.complete(case, "police_report_to_court", COMPLAINT)
     protocol.complete(case, "police_risk_assessment", risk_answers("bajo"))
-    protocol.complete(case, "risk_level_review", {"final_level": "bajo", "especial_relevancia": True,
+    protocol.complete(case, "reassessment_review", {"final_level": "bajo", "especial_relevancia": True,
                                                   "minors_at_risk": False})
     protocol.finish_protection(case)
     protocol.followup_cycle(case, "bajo", in_person_contact=True)
     protocol.session.refresh(case)
     assert case.status == "supervised_inactivation"
-    assert protocol.tasks(case) == {}
+    assert "police_reassessment" in protocol.tasks(case)  # supervised: the police keep re-assessing
     protocol.clock.advance(timedelta(days=150))
     assert protocol.timers() == 0
     protocol.clock.advance(timedelta(days=40))
@@ -234,6 +237,7 @@ def test_a_complex_case_goes_to_supervised_inactivation_for_six_months(protocol:
     protocol.complete(case, "supervised_inactivation_review", {"decision": "inactivate", "reason": "Estable."})
     protocol.session.refresh(case)
     assert case.status == "inactive"
+    assert "police_reassessment" not in protocol.tasks(case)
 
 
 def test_a_new_incident_during_a_cycle_reassesses_now_and_leaves_no_duplicate_cycle(protocol: Protocol) -> None:
@@ -243,27 +247,24 @@ def test_a_new_incident_during_a_cycle_reassesses_now_and_leaves_no_duplicate_cy
     tasks = protocol.tasks(case)
     assert "police_reassessment" not in tasks  # the pending 30-day cycle was replaced
     assert tasks["incident_reassessment"].due_at == protocol.clock.now() + timedelta(hours=4)
-    running = [key for key, status in protocol.instances(case) if status == "running"]
-    assert running == ["incident"]
-    protocol.assess(case, "incident_reassessment", "incident_review", "alto")
-    measures = protocol.run_data(case, "incident_update_measures")["required_measures"]
-    protocol.complete(case, "incident_update_measures", {"measures_applied": measures, "weapons_withdrawn": True})
-    running = [key for key, status in protocol.instances(case) if status == "running"]
-    assert running == ["followup"]
+    assert protocol.running(case).count("followup") == 1
+    protocol.assess(case, "incident_reassessment", "reassessment_review", "alto")
+    protocol.apply_measures(case)
+    assert protocol.running(case).count("followup") == 1
     assert protocol.task(case, "police_reassessment").due_at == protocol.clock.now() + timedelta(days=7)
-    assert len(protocol.history(case, "instance_cancelled")) == 1
+    cancelled = protocol.history(case, "instance_cancelled")
+    assert [e.data for e in cancelled] == [{"reason": "replaced by followup"}]
 
 
 def test_a_new_incident_reactivates_an_inactive_case(protocol: Protocol) -> None:
     case = through_intake(protocol, "bajo")
     protocol.followup_cycle(case, "bajo", in_person_contact=True)
-    protocol.complete(case, "ordinary_inactivation", {
-        "confirm_low_risk": True, "confirm_no_court_measure": True, "confirm_in_person_contact": True,
-        "reason": "Riesgo bajo sostenido."})
+    protocol.complete(case, "ordinary_inactivation", INACTIVATE)
     protocol.report_incident(case, complaint_filed=True)
     protocol.session.refresh(case)
     assert case.status == "active"
-    assert {"incident_reassessment", "incident_report_to_court"} <= set(protocol.tasks(case))
+    assert {"incident_reassessment", "police_report_to_court", "social_assessment_care_plan",
+            "equality_office_followup"} <= set(protocol.tasks(case))
 
 
 def test_three_years_of_weekly_follow_ups_stay_bounded(protocol: Protocol, db_engine: Engine) -> None:
@@ -290,14 +291,14 @@ def test_three_years_of_weekly_follow_ups_stay_bounded(protocol: Protocol, db_en
     # The facts keep six months of dates (for the complex-case rule): after that the live state stops growing.
     assert sizes[-1] <= sizes[52] * 1.05
     assert statements[-1] <= statements[0]  # nor does the work of a step
-    running = [key for key, status in protocol.instances(case) if status == "running"]
-    assert running == ["followup"]
+    assert protocol.running(case).count("followup") == 1
     protocol.session.refresh(case)
     assert datetime.fromisoformat(case.facts["last_assessment_at"]) == protocol.clock.now()
 
 
 def test_a_changed_level_reorders_the_open_steps_of_other_agencies(protocol: Protocol) -> None:
     case = through_intake(protocol, "medio")
+    protocol.clock.advance(timedelta(days=29))
     social = protocol.task(case, "social_services_followup")
     assert social.risk_rank == risk_rank("medio")
     protocol.assess(case, "police_reassessment", "reassessment_review", "extremo")
