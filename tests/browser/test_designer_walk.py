@@ -75,7 +75,7 @@ def case_in_followup(app: Any, level: str = "medio") -> int:
         today = now.date().isoformat()
         complete("police_report_to_court", COMPLAINT)
         complete("police_risk_assessment", risk_answers(level))
-        complete("risk_level_review", {"final_level": level, "especial_relevancia": False, "minors_at_risk": False})
+        complete("reassessment_review", {"final_level": level, "especial_relevancia": False, "minors_at_risk": False})
         complete("apply_police_measures", {"measures_applied": step_data("apply_police_measures")["required_measures"],
                                            "weapons_withdrawn": True})
         complete("personal_safety_plan", {"agreed_on": today, "emergency_contacts_set": True, "safe_places": True,

@@ -72,7 +72,7 @@ class MesaWorld:
             return load_run(db.session(), instance)[0].task_data(task.task_guid)
 
     def assess(self, case_id: int, level: str, steps: tuple[str, str] = ("police_risk_assessment",
-                                                                          "risk_level_review")) -> None:
+                                                                          "reassessment_review")) -> None:
         """Answer the risk form for `level` and confirm it."""
         self.complete(case_id, steps[0], risk_answers(level))
         self.complete(case_id, steps[1], {"final_level": level, "especial_relevancia": False, "minors_at_risk": False})
@@ -89,10 +89,9 @@ class MesaWorld:
         """Complete the protection steps that are open."""
         today = self.site.clock.now().date().isoformat()
         tasks = self.site.tasks(case_id)
-        for step in ("apply_police_measures", "incident_update_measures"):
-            if step in tasks:
-                measures = self.run_data(case_id, step)["required_measures"]
-                self.complete(case_id, step, {"measures_applied": measures, "weapons_withdrawn": True})
+        if "apply_police_measures" in tasks:
+            measures = self.run_data(case_id, "apply_police_measures")["required_measures"]
+            self.complete(case_id, "apply_police_measures", {"measures_applied": measures, "weapons_withdrawn": True})
         if "personal_safety_plan" in tasks:
             self.complete(case_id, "personal_safety_plan", {
                 "agreed_on": today, "emergency_contacts_set": True, "safe_places": True,

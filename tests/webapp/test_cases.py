@@ -27,7 +27,7 @@ def through_intake(site: Site, **detected: Any) -> int:
     site.clock.advance(timedelta(hours=30))  # the complaint's deadline is 24 hours
     site.complete(case_id, "police_report_to_court", COMPLAINT)
     site.complete(case_id, "police_risk_assessment", risk_answers("medio"))
-    site.complete(case_id, "risk_level_review", {"final_level": "medio", "especial_relevancia": False,
+    site.complete(case_id, "reassessment_review", {"final_level": "medio", "especial_relevancia": False,
                                                  "minors_at_risk": False})
     site.complete(case_id, "apply_police_measures", {"measures_applied": MEDIUM_MEASURES, "weapons_withdrawn": True})
     site.complete(case_id, "personal_safety_plan", {
@@ -73,10 +73,12 @@ def test_registering_a_detection_opens_a_case_and_keeps_who_she_is_apart(site: S
         case = db.session.get_one(Case, case_id)
         identities = dict(db.session.execute(select(CaseParty.role, CaseParty.identity)
                                              .where(CaseParty.case_id == case_id)).all())
-        [instance] = db.session.execute(select(ProcessInstance).where(ProcessInstance.case_id == case_id)).scalars()
+        states = [i.state for i in db.session.execute(select(ProcessInstance)
+                                                      .where(ProcessInstance.case_id == case_id)).scalars()]
         reference = case.reference
     assert identities == {"victim": {"name": VICTIM["name"], "phone": VICTIM["phone"]}}
-    assert VICTIM["name"] not in instance.state  # never in workflow data
+    assert len(states) > 1  # every line of work started at once
+    assert all(VICTIM["name"] not in state for state in states)  # never in workflow data
     assert VICTIM["name"] not in response.headers["Location"]
     html = browser.get(response.headers["Location"]).get_data(as_text=True)
     assert f"Detección registrada: caso {reference}." in html
@@ -124,14 +126,24 @@ def test_the_case_page_shows_risk_and_why_history_and_the_next_reassessment(site
     assert [(e.case_id, e.outcome) for e in site.audit("case.read")] == [(case_id, "ok")]
 
 
+def test_every_agency_of_the_case_reads_what_the_detection_recorded(site: Site) -> None:
+    case_id = through_intake(site, minors_present=True, minors_count=2, observed="Moratones y relato de control.")
+    html = site.browser("social").get(f"/casos/{case_id}").get_data(as_text=True)
+    record = html.split('<h2 id="record-1-title">Registro de detección</h2>')[1].split("</section>")[0]
+    assert "<dt>Qué se ha observado</dt>\n        <dd>Moratones y relato de control.</dd>" in record
+    assert "<dt>Quién detecta</dt>\n        <dd>Centro de salud</dd>" in record
+    assert "<dt>Hay menores a su cargo</dt>\n        <dd>Sí</dd>" in record
+    assert "Centro de salud de Vegas Bajas" in record
+
+
 def test_the_diagram_of_each_running_process_marks_done_active_and_overdue_steps(site: Site) -> None:
     case_id = site.open_case()
-    [(instance_id, _, _)] = instances(site, case_id)
+    [instance_id] = [i for i, key, _ in instances(site, case_id) if key == "police_response"]
     browser = site.browser("policia")
     html = browser.get(f"/casos/{case_id}").get_data(as_text=True)
     assert f'data-src="/casos/{case_id}/diagrama/{instance_id}.bpmn"' in html
     state = diagram_state(html, instance_id)
-    assert "detection_registered" in state["completed"]
+    assert "police_response_started" in state["completed"]
     assert (state["active"], state["overdue"]) == (["police_report_to_court"], [])
     assert '<script src="/vendor/bpmn-js/bpmn-viewer.production.min.js"></script>' in html
     assert '<script src="/static/case_diagram.js"></script>' in html
@@ -143,7 +155,9 @@ def test_the_diagram_of_each_running_process_marks_done_active_and_overdue_steps
     assert source.status_code == 200
     assert source.mimetype == "application/xml"
     assert 'id="police_report_to_court"' in source.get_data(as_text=True)
-    assert browser.get(f"/casos/{case_id}/diagrama/{instance_id + 1}.bpmn").status_code == 404
+    other_case = site.open_case()
+    other_instance = instances(site, other_case)[0][0]
+    assert browser.get(f"/casos/{case_id}/diagrama/{other_instance}.bpmn").status_code == 404  # not this case's
     assert site.browser("colegio").get(f"/casos/{case_id}/diagrama/{instance_id}.bpmn").status_code == 404
     assert site.audit("diagram.read", outcome="denied")[0].username == "colegio"
 
@@ -195,10 +209,14 @@ def test_a_case_the_agency_has_nothing_to_do_with_is_a_404_and_the_refusal_is_au
     assert site.browser("colegio").post(f"/casos/{case_id}/incidentes", {}).status_code == 404
 
 
+def police_line(site: Site, case_id: int) -> list[tuple[str, str]]:
+    """The case's intake, incident and police risk-line instances with their status, oldest first."""
+    return [(key, status) for _, key, status in instances(site, case_id) if key in ("intake", "incident", "followup")]
+
+
 def test_any_agency_of_the_case_reports_a_new_incident_which_replaces_the_followup(site: Site) -> None:
     case_id = through_intake(site)
-    assert [(key, status) for _, key, status in instances(site, case_id)] == [
-        ("intake", "completed"), ("followup", "running")]
+    assert police_line(site, case_id) == [("intake", "completed"), ("followup", "completed"), ("followup", "running")]
     browser = site.browser("social")
     form = browser.get(f"/casos/{case_id}/incidentes/nuevo").get_data(as_text=True)
     assert "<h1>Comunicar un nuevo incidente</h1>" in form
@@ -212,8 +230,8 @@ def test_any_agency_of_the_case_reports_a_new_incident_which_replaces_the_follow
     response = browser.post(f"/casos/{case_id}/incidentes", as_form(incident))
     assert response.status_code == 302
     assert response.headers["Location"] == f"/casos/{case_id}"
-    assert [(key, status) for _, key, status in instances(site, case_id)] == [
-        ("intake", "completed"), ("followup", "cancelled"), ("incident", "running")]
+    assert police_line(site, case_id) == [("intake", "completed"), ("followup", "completed"), ("followup", "cancelled"),
+                                          ("incident", "completed"), ("followup", "running")]
     assert "incident_reassessment" in site.tasks(case_id)
     html = browser.get(f"/casos/{case_id}").get_data(as_text=True)
     assert "Incidente comunicado" in html

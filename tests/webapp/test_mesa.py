@@ -125,7 +125,7 @@ def test_the_agenda_lists_each_case_of_the_territory_with_every_reason(world: Me
     site.clock.advance(timedelta(hours=1))
     fresh = site.open_case()
     world.incident(elevated)
-    world.assess(elevated, "alto", ("incident_reassessment", "incident_review"))
+    world.assess(elevated, "alto", ("incident_reassessment", "reassessment_review"))
     world.finish(elevated)
     with site.app.app_context():
         start_process(db.session(), db.session.get(Case, inactivating), "inactivation", {"complex_case": False},
@@ -414,7 +414,7 @@ def test_a_transfer_moves_the_open_steps_and_the_access_and_keeps_the_history(wo
     assert {"from_agency_id": police_here, "to_agency_id": police_there, "needs_identity": True} in transferred
     # The new agency completes the step: the workflow goes on in the new territory.
     world.complete(case_id, "police_risk_assessment", risk_answers_medio(), username=None)
-    assert site.task(case_id, "risk_level_review").agency_id == police_there
+    assert site.task(case_id, "reassessment_review").agency_id == police_there
 
 
 def risk_answers_medio() -> dict[str, object]:

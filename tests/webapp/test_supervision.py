@@ -58,7 +58,7 @@ def history(site: Site) -> History:
         site.clock.advance(timedelta(hours=hours))
         site.complete(case_id, "police_report_to_court", COMPLAINT)
     site.complete(cases[1], "police_risk_assessment", risk_answers("medio"))
-    site.complete(cases[1], "risk_level_review", REVIEW)
+    site.complete(cases[1], "reassessment_review", REVIEW)
     for case_id, username in ((cases[0], "policia2"), (cases[2], "policia")):
         task = site.task(case_id, "police_risk_assessment")
         with site.app.app_context():
@@ -130,7 +130,7 @@ def test_step_timings_give_on_time_share_median_and_90th_percentile_against_the_
     assert (complaint.median_hours, complaint.p90_hours) == (-4.0, 4.0)
     assessment = timings["police_risk_assessment"]
     assert (assessment.completed, assessment.on_time, assessment.median_hours) == (1, 1, -14.0)
-    assert timings["risk_level_review"].median_hours == -4.0
+    assert timings["reassessment_review"].median_hours == -4.0
 
 
 def test_step_timings_are_the_same_once_the_worker_rolled_them_up(history: History) -> None:
@@ -148,7 +148,7 @@ def test_step_timings_keep_to_the_period(history: History) -> None:
     history.site.clock.advance(timedelta(days=40))
     assert read_board(history).timings == []
     assert {row.element_id for row in read_board(history, period="90").timings} == {
-        "police_report_to_court", "police_risk_assessment", "risk_level_review"}
+        "police_report_to_court", "police_risk_assessment", "reassessment_review"}
 
 
 # --- Who sees what ----------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from webapp.extensions import db
 ROOT = Path(__file__).resolve().parents[2]
 END = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 ARGS = ["demo", "generate", "--cases", "10", "--days", "60", "--seed", "11"]
-REVIEWS = ("risk_level_review", "reassessment_review", "incident_review")
+REVIEWS = ("reassessment_review",)
 
 
 def protocol_app(make_app: AppFactory) -> Flask:

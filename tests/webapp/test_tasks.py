@@ -13,7 +13,7 @@ from tests.processes.conftest import risk_answers
 from tests.webapp.conftest import Site
 from webapp.extensions import db
 
-REPORT, ASSESSMENT, REVIEW, MEASURES = ("police_report_to_court", "police_risk_assessment", "risk_level_review",
+REPORT, ASSESSMENT, REVIEW, MEASURES = ("police_report_to_court", "police_risk_assessment", "reassessment_review",
                                         "apply_police_measures")
 COMPLAINT = {"complaint_received_at": "2026-03-02T10:00:00+01:00", "report_number": "AT-2026-001",
              "sent_to_court": True}

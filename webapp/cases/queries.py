@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session, aliased
 
 from engine.models import Agency, Case, CaseParty, Definition, OpenTask, ProcessInstance, TaskEvent, UserAccount
 from engine.persistence import load_run
+from engine.registry import pinned_form, runnable
+from engine.spiff import start_properties
 from engine.timing import parse_when_or_none
 
 # History entries a person reads in a timeline (engine bookkeeping such as "created" stays out).
@@ -167,6 +169,54 @@ def diagrams(session: Session, case_id: int, now: datetime) -> list[DiagramState
             sorted({t.element_id for t in tasks if t.due_at is not None and t.due_at < now}),
         ))
     return result
+
+
+@dataclass(frozen=True)
+class StartRecord:
+    """What a person recorded when starting a process of the case (the detection, an incident)."""
+
+    at: datetime
+    title: str
+    agency_name: str | None
+    fields: list[tuple[str, Any]]  # (label, value): value is a bool, a list of labels or a text
+
+
+def start_records(session: Session, case_id: int) -> list[StartRecord]:
+    """Return the start forms recorded in the case (its detection first), labelled by their form version."""
+    rows = session.execute(
+        select(TaskEvent, ProcessInstance.definition_id, Agency.name)
+        .join(ProcessInstance, ProcessInstance.id == TaskEvent.instance_id)
+        .outerjoin(Agency, Agency.id == TaskEvent.agency_id)
+        .where(TaskEvent.case_id == case_id, TaskEvent.action == "form_submitted")
+        .order_by(TaskEvent.at, TaskEvent.id)
+    ).all()
+    records = []
+    for event, definition_id, agency_name in rows:
+        definition = runnable(session, definition_id)
+        form = pinned_form(session, definition, start_properties(definition.bundle).get("form"))
+        data = event.data or {}
+        if form is None:
+            continue
+        properties = form.schema.get("properties", {})
+        fields: list[tuple[str, Any]] = []
+        for name in form.ui.get("order", list(properties)):
+            if name not in data or name not in properties or data[name] in (None, ""):
+                continue
+            fields.append((properties[name].get("title", name), _labelled(properties[name], data[name])))
+        records.append(StartRecord(event.at, form.title or event.name or "", agency_name, fields))
+    return records
+
+
+def _labelled(prop: dict[str, Any], value: Any) -> Any:
+    """Show a choice by its title (lists of choices too); booleans, numbers and texts as they are."""
+    choices = {option.get("const"): option.get("title") for option in prop.get("oneOf", [])}
+    choices.update({option.get("const"): option.get("title")
+                    for option in (prop.get("items") or {}).get("oneOf", [])})
+    if isinstance(value, list):
+        return [choices.get(item, item) for item in value]
+    if isinstance(value, bool):
+        return value
+    return choices.get(value, value)
 
 
 def parties(session: Session, case_id: int) -> dict[str, dict[str, Any]]:

@@ -20,7 +20,7 @@ from forms import FormDefinition, validate_data
 from webapp import clock, forms_render
 from webapp.access import can_see_case, can_see_identity
 from webapp.audit import audit, audit_now
-from webapp.cases.queries import diagrams, parties, summary, timeline
+from webapp.cases.queries import diagrams, parties, start_records, summary, timeline
 from webapp.cases.starting import identity_form, split_identity, start_form
 from webapp.extensions import db
 
@@ -82,6 +82,7 @@ def show(case_id: int) -> ResponseReturnValue:
     html = render_template(
         "cases/show.html", case=summary(db.session(), case, now), history=timeline(db.session(), case.id),
         diagrams=running, process_names=names, parties=parties(db.session(), case.id) if identity else None,
+        records=start_records(db.session(), case.id),
     )
     audit(db.session(), "case.read", case_id=case.id, object_type="case", object_id=case.id,
           detail={"identity": identity})

@@ -39,7 +39,7 @@ AGREEMENT_PROCESS = "agreement"
 INACTIVATION_PROCESS = "inactivation"
 INACTIVATION_STEPS = ("ordinary_inactivation", "supervised_inactivation_review")
 # What proposes an extraordinary meeting: a new incident, or a complaint (the police report step).
-COMPLAINT_STEPS = ("police_report_to_court", "incident_report_to_court")
+COMPLAINT_STEPS = ("police_report_to_court", "incident_report_to_court")  # the second: versions before the tracks
 COORDINATOR, MEMBER = "coordinator", "member"
 
 

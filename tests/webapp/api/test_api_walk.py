@@ -49,7 +49,7 @@ def test_a_detection_goes_from_the_health_centre_to_the_police_and_on_to_social_
     assessment = agency_queue(api, "police")["police_risk_assessment"]
     assert api.call("police", "POST", f"/api/v1/tasks/{assessment['id']}/complete",
                     json={"data": risk_answers("medio"), "version": assessment["version"]}).status_code == 200
-    review = agency_queue(api, "police")["risk_level_review"]
+    review = agency_queue(api, "police")["reassessment_review"]
     answers = {"final_level": "medio", "especial_relevancia": False, "minors_at_risk": False}
     assert api.call("police", "POST", f"/api/v1/tasks/{review['id']}/complete",
                     json={"data": answers, "version": review["version"]}).status_code == 200
