@@ -313,7 +313,7 @@ def bare_spiff_samples(settings: Settings) -> tuple[list[float], int]:
     serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
     workflow = BpmnWorkflow(spec, subprocess_specs)
     # The same start data the engine gives an instance (the case context).
-    context = {"case": {"reference": "VG-2026-000001", "status": "active", "risk_level": None}}
+    context = {"case": {"reference": "VG-2026-000001", "status": "active", "risk_level": None}, "reason": "periodic"}
     workflow.data.update(context)
     workflow.task_tree.data.update(context)
     workflow.do_engine_steps()
@@ -381,7 +381,7 @@ def start_followups(world: World, count: int, now: datetime) -> list[tuple[int, 
     tasks = []
     for _ in range(count):
         with world.factory() as session:
-            case, _ = start_case(session, territory_id=world.territory_id, process_key="followup", data={},
+            case, _ = start_case(session, territory_id=world.territory_id, process_key="followup", data={"reason": "periodic"},
                                  now=now, actor=world.actors["state_police"])
             session.commit()
             task = session.execute(select(OpenTask).where(
@@ -414,11 +414,12 @@ def bare_protocol_samples(settings: Settings) -> list[float]:
     parser.add_dmn_files(sorted(str(p) for p in PROTOCOL_DIR.glob("*.dmn")))
     spec, subprocess_specs = parser.get_spec("followup"), parser.get_subprocess_specs("followup")
     helpers = {"now": lambda: START, "parse_datetime": sandbox.parse_datetime, "duration": sandbox.parse_duration,
-               "days": lambda n: timedelta(days=n), "update_case": lambda **_changes: None}
+               "days": lambda n: timedelta(days=n), "update_case": lambda **_changes: None,
+               "start_process": lambda *_args, **_kwargs: None, "cancel_track": lambda _track: None}
     script_engine = PythonScriptEngine(environment=TaskDataEnvironment(helpers))
     serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
     workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine)
-    context = {"case": {"reference": "VG-2026-000001", "status": "active", "risk_level": None}}
+    context = {"case": {"reference": "VG-2026-000001", "status": "active", "risk_level": None}, "reason": "periodic"}
     workflow.data.update(context)
     workflow.task_tree.data.update(context)
     workflow.do_engine_steps()

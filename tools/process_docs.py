@@ -61,8 +61,16 @@ def process_section(path: Path) -> list[str]:
         start = process.find(f"{BPMN}startEvent")
         if start is not None and _properties(start):
             props = _properties(start)
-            extra = f"; replaces `{props['replaces']}`" if props.get("replaces") else ""
-            lines += [f"Started with the form `{props.get('form', '-')}`{extra}.", ""]
+            said = []
+            if props.get("form"):
+                said.append(f"started with the form `{props['form']}`")
+            if props.get("track"):
+                said.append(f"track `{props['track']}` (one running instance per case)")
+            if props.get("replaces"):
+                said.append(f"replaces `{props['replaces']}`")
+            if said:
+                text = "; ".join(said)
+                lines += [f"{text[0].upper()}{text[1:]}.", ""]
         lines += ["| element id | step | lane | deadline | form | source |", "| --- | --- | --- | --- | --- | --- |"]
         for task in process.iter(f"{BPMN}userTask"):
             props = _properties(task)

@@ -21,6 +21,9 @@ BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 SPIFF = "{http://spiffworkflow.org/bpmn/schema/1.0/core}"
 
 
+# Every process of the shipped protocol (one file each): the dispatchers and every line of work.
+PROCESS_KEYS = ["agreement", "equality_followup", "followup", "forensic_report", "inactivation", "incident", "injury_report", "intake", "police_measures", "police_response", "protection_order", "safety_plan", "social_care"]
+
 def _properties(element: etree._Element) -> dict[str, str]:
     path = f"{BPMN}extensionElements/{SPIFF}properties/{SPIFF}property"
     return {p.get("name", ""): p.get("value", "") for p in element.iterfind(path)}
@@ -33,7 +36,7 @@ def _bpmn_trees() -> dict[str, etree._ElementTree]:
 def test_every_process_and_decision_file_passes_deploy_time_validation(session: Session, world: World) -> None:
     checked = validate(session, read_directory(PROCESSES, FORMS))
     assert [str(p) for p in checked.problems] == []
-    assert set(checked.processes) == {"intake", "followup", "incident", "inactivation", "agreement"}
+    assert set(checked.processes) == set(PROCESS_KEYS)
     assert set(checked.forms) == {path.stem for path in FORMS.glob("*.json")}
     assert set(checked.decisions) == {"risk_points", "risk_level", "police_measures", "reassessment_period",
                               "inactivation_policy"}
@@ -81,14 +84,14 @@ def test_the_pictures_are_rendered_from_the_current_files(tmp_path: Path) -> Non
     assert stale == [], "run `npm run diagrams` and commit processes/img"
 
 
-@pytest.mark.parametrize("name", ["intake", "followup", "incident", "inactivation", "agreement"])
+@pytest.mark.parametrize("name", PROCESS_KEYS)
 def test_the_readme_shows_each_diagram(name: str) -> None:
     readme = (PROCESSES / "README.md").read_text(encoding="utf-8")
     assert f"(img/{name}.svg)" in readme
     assert (PROCESSES / "img" / f"{name}.svg").exists()
 
 
-@pytest.mark.parametrize("name", ["intake", "followup", "incident", "inactivation", "agreement"])
+@pytest.mark.parametrize("name", PROCESS_KEYS)
 def test_a_standard_modeller_reads_and_writes_the_file_without_losing_our_extensions(
     name: str, session: Session, world: World, tmp_path: Path
 ) -> None:

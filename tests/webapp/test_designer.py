@@ -215,7 +215,7 @@ def test_a_try_shows_the_drafts_deadline_and_keeps_nothing(site: Site) -> None:
     assert post_json(designer, "/designer/borradores/reassessment_period.dmn",
                      {"content": text, "version": None}).status_code == 200
     before = rows(site)
-    scenario = {"case": {"risk_level": "medio"}, "data": {}, "steps": []}
+    scenario = {"case": {"risk_level": "medio"}, "data": {"reason": "periodic"}, "steps": []}
     page = designer.post("/designer/probar", {"process": "followup", "territory": str(site.territories["here"]),
                                               "scenario": json.dumps(scenario)})
     html = page.get_data(as_text=True)
@@ -238,7 +238,9 @@ def test_deploying_drafts_with_a_comment_audits_each_version_and_shows_the_chang
     assert rows(site)[1] != []
     assert deploy_drafts(designer, "Medio: 21 días").status_code == 302
     events = site.audit("definition.deploy")
-    assert sorted(e.detail["key"] for e in events) == ["followup", "reassessment_period"]
+    # The decision and every process calling it (the police, social and equality lines) get new versions.
+    assert sorted(e.detail["key"] for e in events) == ["equality_followup", "followup", "reassessment_period",
+                                                       "social_care"]
     assert {e.username for e in events} == {"disenadora"}
     changes = designer.get("/designer/decision/reassessment_period/cambios?de=1&a=2").get_data(as_text=True)
     assert "period_medium" in changes
