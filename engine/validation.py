@@ -42,8 +42,10 @@ def check_sources(
 ) -> list[Problem]:
     """Return every problem found in the BPMN and DMN trees (empty when they can be deployed)."""
     problems: list[Problem] = []
+    process_ids = {process.get("id") for tree in bpmn.values() for process in tree.getroot().iterfind(_bpmn("process"))}
     for name, tree in bpmn.items():
         problems.extend(_check_bpmn(name, tree, forms, kinds))
+        problems.extend(_check_started_processes(name, tree, process_ids))
     for name, tree in dmn.items():
         problems.extend(_check_dmn(name, tree))
     return problems
@@ -81,6 +83,35 @@ def _check_bpmn(
         if message:
             yield Problem(file=name, element_id=_owner_id(el), line=_line(el),
                           message=f"script refused: {message}")
+
+
+_TRACK = re.compile(r"\A[a-z][a-z0-9_]{0,39}\Z")
+
+
+def _check_started_processes(name: str, tree: etree._ElementTree, process_ids: set[str | None]) -> Iterator[Problem]:
+    """Refuse a start_process(...) or next_process naming a process that does not exist, and a bad track."""
+    for start in tree.getroot().iter(_bpmn("startEvent")):
+        track, track_line = _properties(start).get("track", ("", None))
+        if track and not _TRACK.match(track):
+            yield Problem(file=name, element_id=start.get("id"), line=track_line,
+                          message=f"track {track!r} must be a lower-case name (letters, digits, _), at most 40")
+    for el in tree.getroot().iter(_bpmn("script")):
+        try:
+            parsed = ast.parse(el.text or "")
+        except SyntaxError:
+            continue  # the sandbox check reports it
+        for node in ast.walk(parsed):
+            key = None
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "start_process"
+                    and node.args and isinstance(node.args[0], ast.Constant)):
+                key = node.args[0].value
+            elif (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "next_process"
+                                                       for t in node.targets)
+                  and isinstance(node.value, ast.Constant)):
+                key = node.value.value
+            if isinstance(key, str) and key not in process_ids:
+                yield Problem(file=name, element_id=_owner_id(el), line=_line(el),
+                              message=f"the script starts the process {key!r}, which does not exist")
 
 
 def _innermost_lanes(process: etree._Element) -> dict[str, str | None]:

@@ -11,7 +11,7 @@ import pytest
 from lxml import etree
 from sqlalchemy.orm import Session
 
-from engine.registry import read_directory, validate
+from engine.registry import SourceFile, read_directory, validate
 from forms import load_catalog
 from tests.conftest import World, unavailable
 from tests.processes.conftest import FORMS, PROCESSES, ROOT
@@ -111,3 +111,12 @@ def test_a_standard_modeller_reads_and_writes_the_file_without_losing_our_extens
     again = second.processes
     assert again[name].user_tasks == original[name].user_tasks  # ids, names, lanes, form, due, ...
     assert again[name].called_decisions == original[name].called_decisions
+
+
+def test_a_script_that_starts_a_process_that_does_not_exist_is_refused(session: Session, world: World) -> None:
+    files = read_directory(PROCESSES, FORMS)
+    followup = next(f for f in files if f.name == "followup.bpmn")
+    typo = followup.content.replace(b'start_process("police_measures"', b'start_process("police_measure"')
+    checked = validate(session, [*[f for f in files if f is not followup], SourceFile("followup.bpmn", typo)])
+    assert [(p.file, p.element_id, p.message) for p in checked.problems] == [
+        ("followup.bpmn", "followup_apply_level", "the script starts the process 'police_measure', which does not exist")]
