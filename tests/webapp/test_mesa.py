@@ -28,7 +28,7 @@ from tests.webapp.conftest import Browser, Site
 from tests.webapp.mesa_world import MesaWorld, build_mesa_world, version_of
 from webapp.extensions import db
 from webapp.mesa.agenda import AgendaFacts, build_agenda
-from webapp.mesa.operations import MADRID, due_end_of_day, next_working_day_iso
+from webapp.mesa.operations import MADRID, due_end_of_day, next_working_day_iso, update_settings
 from webapp.supervision.queries import open_step_counts
 
 REVIEW = {"final_level": "medio", "especial_relevancia": False, "minors_at_risk": False}
@@ -363,6 +363,21 @@ def test_closing_a_friday_meeting_plans_the_next_one_on_a_working_day(world: Mes
         planned = db.session.get(Meeting, world.next_meeting())
         assert planned is not None
         assert planned.scheduled_at.astimezone(MADRID) == datetime(2026, 3, 23, 10, 0, tzinfo=MADRID)  # Monday
+
+
+def test_a_new_interval_that_lands_on_a_weekend_moves_the_planned_meeting_to_monday(
+    closed: tuple[MesaWorld, int, int],
+) -> None:
+    world, _held, _case = closed  # held on Tuesday 3 March 2026
+    planned_id = world.next_meeting()
+    with world.site.app.app_context():
+        mesa = db.session.get(Mesa, world.here)
+        assert mesa is not None
+        update_settings(db.session(), mesa, interval_days=4, representatives={}, expected_version=mesa.version)
+        db.session.commit()
+        planned = db.session.get(Meeting, planned_id)
+        assert planned is not None
+        assert planned.scheduled_at.astimezone(MADRID) == datetime(2026, 3, 9, 10, 0, tzinfo=MADRID)  # not Saturday
 
 
 def test_a_meeting_date_on_a_regional_holiday_moves_to_the_next_working_day_of_that_region(
