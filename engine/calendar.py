@@ -39,6 +39,14 @@ def is_working_day(day: date, region: str | None) -> bool:
     return day not in _holidays(region, day.year)
 
 
+def working_day_on_or_after(day: date, region: str | None) -> date:
+    """Return day if it is a working day in region, else the first working day after it."""
+    _check_region(region)
+    while not is_working_day(day, region):
+        day += timedelta(days=1)
+    return day
+
+
 def add_working_days(start: datetime, days: int, region: str | None) -> datetime:
     """Return start moved forward by days working days, keeping its Madrid wall-clock time, in UTC."""
     if start.tzinfo is None or start.utcoffset() is None:

@@ -156,9 +156,12 @@ def _check_checks(checks: Any, fields: set[str], file_name: str) -> list[Problem
 
 
 def run_checks(form: FormDefinition, data: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Evaluate the form's cross-field checks on submitted data over the task's data."""
+    """Evaluate the form's cross-field checks on submitted data over the task's data (blank text counts as empty)."""
     errors: dict[str, list[str]] = {}
-    namespace = {**context, **{k: None for k in form.schema.get("properties", {})}, **data}
+    # Text of only spaces is no answer: checks see it as "", so "a reason is required" cannot be met with blanks
+    # (the web form drops blank answers itself; the API posts them as they come).
+    answers = {k: "" if isinstance(v, str) and not v.strip() else v for k, v in data.items()}
+    namespace = {**context, **{k: None for k in form.schema.get("properties", {})}, **answers}
     for check in form.checks:
         try:
             ok = bool(sandbox.evaluate(check.expression, namespace))

@@ -4,6 +4,8 @@
 steps after a random delay (some after the deadline), reports a few new incidents and fires the due
 timers as the simulated clock moves on, so the supervisor's board has months of history to show.
 Every answer is synthetic (no real person appears); the same seed and end time give the same history.
+The risk levels follow the national mix and about one victim in five refuses to share her data
+(processes/README.md, "Datos de demostración", says where the proportions come from).
 """
 
 from __future__ import annotations
@@ -30,15 +32,47 @@ from webapp.demo import TERRITORIES
 
 INTAKE, INCIDENT = "intake", "incident"
 LEVELS = ("bajo", "medio", "alto", "extremo")
-FIRST_LEVEL_WEIGHTS = (0.35, 0.35, 0.22, 0.08)
-# Risk-form indicators that compute to each level with the default risk_points / risk_level tables.
-RISK_ANSWERS: dict[str, tuple[str, ...]] = {
-    "bajo": ("physical_violence",),
-    "medio": ("physical_violence", "escalation", "victim_fears_for_life"),
-    "alto": ("physical_violence", "escalation", "victim_fears_for_life", "threats_to_kill", "stalking",
-             "aggressor_rejects_separation"),
-    "extremo": ("physical_violence", "escalation", "victim_fears_for_life", "threats_to_kill", "weapon_threat",
-                "stalking", "aggressor_rejects_separation"),
+# Active assessed cases by level in Spain at the end of 2024 (Interior Ministry, VioGén; DOMAIN.md section 8):
+# a first assessment draws its level in these proportions (76% bajo, 22% medio, 1.4% alto, 0.04% extremo).
+NATIONAL_LEVEL_COUNTS = {"bajo": 44_000, "medio": 13_000, "alto": 800, "extremo": 23}
+# A periodic re-assessment mostly confirms the level or lowers it as the measures take hold; an incident
+# raises it by one level half of the time.
+PERIODIC_UP, PERIODIC_DOWN, INCIDENT_UP = 0.05, 0.25, 0.5
+# Risk-form indicators that compute to each level with the default risk_points / risk_level tables, several
+# per level so that the cases do not all read alike (points in brackets; "critical" is strangulation, or death
+# threats with a weapon).
+RISK_PROFILES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "bajo": (
+        ("physical_violence",),  # 2
+        ("aggressor_control_jealousy", "victim_economic_dependence", "victim_isolated"),  # 4
+        ("physical_violence", "recent_separation", "minors_witnessed"),  # 5
+        ("previous_complaints", "aggressor_substance_abuse", "threats_via_others"),  # 6
+    ),
+    "medio": (
+        ("physical_violence", "escalation", "victim_fears_for_life"),  # 8
+        ("aggressor_control_jealousy", "stalking", "recent_separation", "victim_isolated",
+         "victim_economic_dependence"),  # 9
+        ("physical_violence", "threats_to_kill", "aggressor_substance_abuse", "custody_conflict",
+         "minors_witnessed"),  # 11
+        ("previous_complaints", "order_breach", "aggressor_rejects_separation", "victim_fears_for_life",
+         "threats_via_others"),  # 13
+    ),
+    "alto": (
+        ("physical_violence", "escalation", "victim_fears_for_life", "threats_to_kill", "stalking",
+         "aggressor_rejects_separation"),  # 18
+        ("strangulation", "physical_violence", "victim_fears_for_life"),  # 10 with a critical indicator
+        ("physical_violence", "sexual_violence", "escalation", "order_breach", "aggressor_suicide_threats",
+         "recent_separation", "minors_threatened"),  # 19
+    ),
+    "extremo": (
+        ("physical_violence", "escalation", "victim_fears_for_life", "threats_to_kill", "weapon_threat",
+         "stalking", "aggressor_rejects_separation"),  # 22 with a critical indicator
+        ("strangulation", "physical_violence", "escalation", "victim_fears_for_life", "recent_separation",
+         "aggressor_rejects_separation"),  # 18 with a critical indicator
+        ("physical_violence", "sexual_violence", "escalation", "threats_to_kill", "stalking",
+         "aggressor_rejects_separation", "victim_fears_for_life", "order_breach", "aggressor_suicide_threats",
+         "minors_threatened"),  # 30
+    ),
 }
 RISK_FORM_FACTS = ("in_person_contact", "court_measure_in_force")
 # Invented shares of steps each agency kind finishes in time, so that the board has something to compare.
@@ -47,6 +81,10 @@ ON_TIME_SHARE = {"state_police": 0.85, "social_services": 0.7, "court": 0.6, "he
 DEFAULT_ON_TIME_SHARE = 0.75
 CLAIM_SHARE = 0.5  # steps a member claims as soon as they appear (the rest are done from the agency queue)
 INCIDENT_SHARE = 0.25  # cases with a new incident some time after the detection
+# An assumption, not a published figure: about one victim in five does not consent to her data being shared.
+# When she is in immediate danger, the police share them anyway on a legal basis (the risk to her life).
+CONSENT_REFUSED_SHARE = 0.2
+LEGAL_BASIS = "Riesgo para la vida de la víctima (art. 9.2.c RGPD; dato sintético)."
 DETECTION_SOURCES = ("health_centre", "state_police", "social_services", "school", "equality_office",
                      "family_neighbour", "victim_self")
 INCIDENT_REPORTERS = ("social_services", "health_centre", "state_police", "equality_office")
@@ -205,6 +243,10 @@ class _Simulation:
             "wants_to_report": wants_to_report,
             "protection_order_requested": wants_to_report and rng.random() < 0.3, "consent_to_share": "yes",
         }
+        if rng.random() < CONSENT_REFUSED_SHARE:
+            data["consent_to_share"] = "legal_basis" if data["immediate_danger"] else "no"
+            if data["immediate_danger"]:
+                data["legal_basis"] = LEGAL_BASIS
         if minors:
             data["minors_count"] = rng.randint(1, 3)
         return data
@@ -293,10 +335,10 @@ class _Simulation:
     def _form_risk_assessment(self, task: OpenTask, now: datetime) -> dict[str, Any]:
         current = self.levels.get(task.case_id)
         if current is None:
-            level = self.rng.choices(LEVELS, weights=FIRST_LEVEL_WEIGHTS)[0]
+            level = self.rng.choices(LEVELS, weights=[NATIONAL_LEVEL_COUNTS[name] for name in LEVELS])[0]
         else:
-            # After an incident the risk tends to rise; in periodic follow-up it drifts either way.
-            up, down = (0.5, 0.0) if task.element_id.startswith("incident") else (0.12, 0.2)
+            incident = task.element_id.startswith("incident")
+            up, down = (INCIDENT_UP, 0.0) if incident else (PERIODIC_UP, PERIODIC_DOWN)
             step = self.rng.random()
             index = LEVELS.index(current) + (1 if step < up else -1 if step < up + down else 0)
             level = LEVELS[min(max(index, 0), len(LEVELS) - 1)]
@@ -306,7 +348,8 @@ class _Simulation:
         indicators = [name for name, spec in self.forms["risk_assessment"].schema["properties"].items()
                       if spec.get("type") == "boolean" and name not in RISK_FORM_FACTS]
         case = self.session.get(Case, task.case_id)
-        return {**{name: name in RISK_ANSWERS[level] for name in indicators},
+        profile = self.rng.choice(RISK_PROFILES[level])
+        return {**{name: name in profile for name in indicators},
                 "in_person_contact": self.rng.random() < 0.6,
                 "court_measure_in_force": bool(case and case.facts.get("court_measure_in_force"))}
 

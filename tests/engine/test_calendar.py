@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import holidays
 import pytest
 
-from engine.calendar import MADRID, add_working_days, is_working_day
+from engine.calendar import MADRID, add_working_days, is_working_day, working_day_on_or_after
 
 
 def madrid(year: int, month: int, day: int, hour: int = 10, minute: int = 0) -> datetime:
@@ -49,6 +49,17 @@ def test_regional_holiday_only_skipped_in_its_region() -> None:
     assert add_working_days(start, 1, None).astimezone(MADRID) == madrid(2026, 9, 8)
     assert not is_working_day(extremadura_day, "EX")
     assert is_working_day(extremadura_day, "MD")
+
+
+@pytest.mark.parametrize(("day", "region", "expected"), [
+    (date(2026, 3, 6), "EX", date(2026, 3, 6)),  # a working Friday stays
+    (date(2026, 3, 7), "EX", date(2026, 3, 9)),  # Saturday moves to Monday
+    (date(2026, 9, 8), "EX", date(2026, 9, 9)),  # Extremadura's day moves there...
+    (date(2026, 9, 8), "MD", date(2026, 9, 8)),  # ...and is an ordinary Tuesday in Madrid
+    (date(2026, 4, 2), "EX", date(2026, 4, 6)),  # Maundy Thursday, Good Friday and the weekend
+])
+def test_a_day_rolls_forward_to_the_first_working_day_of_its_region(day: date, region: str, expected: date) -> None:
+    assert working_day_on_or_after(day, region) == expected
 
 
 def test_dst_change_keeps_local_time() -> None:

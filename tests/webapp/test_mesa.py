@@ -13,12 +13,22 @@ from sqlalchemy.exc import DBAPIError
 
 from engine.escalation import DEFAULT_SUPERVISOR_AFTER
 from engine.execution import start_process
-from engine.models import Agreement, AuditEvent, Case, Meeting, MinutesVersion, OpenTask, ProcessInstance, TaskEvent
+from engine.models import (
+    Agreement,
+    AuditEvent,
+    Case,
+    Meeting,
+    Mesa,
+    MinutesVersion,
+    OpenTask,
+    ProcessInstance,
+    TaskEvent,
+)
 from tests.webapp.conftest import Browser, Site
 from tests.webapp.mesa_world import MesaWorld, build_mesa_world, version_of
 from webapp.extensions import db
 from webapp.mesa.agenda import AgendaFacts, build_agenda
-from webapp.mesa.operations import MADRID, due_end_of_day
+from webapp.mesa.operations import MADRID, due_end_of_day, next_working_day_iso, update_settings
 from webapp.supervision.queries import open_step_counts
 
 REVIEW = {"final_level": "medio", "especial_relevancia": False, "minors_at_risk": False}
@@ -339,6 +349,53 @@ def test_closing_plans_the_next_meeting_whose_agenda_lists_the_open_agreement(
         assert planned.scheduled_at == held.scheduled_at + timedelta(days=15)
     world.site.clock.advance(timedelta(days=8))
     assert "overdue_agreement" in reasons_on_page(meeting_page(world.browser("mesa"), following))[str(case_id)]
+
+
+def test_closing_a_friday_meeting_plans_the_next_one_on_a_working_day(world: MesaWorld) -> None:
+    friday = datetime(2026, 3, 6, 10, 0, tzinfo=MADRID)  # + 15 days is Saturday 21 March
+    meeting_id = world.next_meeting()
+    with world.site.app.app_context():
+        db.session.execute(update(Meeting).where(Meeting.id == meeting_id).values(scheduled_at=friday))
+        db.session.commit()
+    world.site.clock.set(friday.astimezone(UTC))
+    hold_meeting(world, world.browser("mesa"), meeting_id, [])
+    with world.site.app.app_context():
+        planned = db.session.get(Meeting, world.next_meeting())
+        assert planned is not None
+        assert planned.scheduled_at.astimezone(MADRID) == datetime(2026, 3, 23, 10, 0, tzinfo=MADRID)  # Monday
+
+
+def test_a_new_interval_that_lands_on_a_weekend_moves_the_planned_meeting_to_monday(
+    closed: tuple[MesaWorld, int, int],
+) -> None:
+    world, _held, _case = closed  # held on Tuesday 3 March 2026
+    planned_id = world.next_meeting()
+    with world.site.app.app_context():
+        mesa = db.session.get(Mesa, world.here)
+        assert mesa is not None
+        update_settings(db.session(), mesa, interval_days=4, representatives={}, expected_version=mesa.version)
+        db.session.commit()
+        planned = db.session.get(Meeting, planned_id)
+        assert planned is not None
+        assert planned.scheduled_at.astimezone(MADRID) == datetime(2026, 3, 9, 10, 0, tzinfo=MADRID)  # not Saturday
+
+
+def test_a_meeting_date_on_a_regional_holiday_moves_to_the_next_working_day_of_that_region(
+    site: Site, password_hash: str,
+) -> None:
+    site.clock.set(datetime(2026, 9, 7, 9, 0, tzinfo=UTC))  # Monday; Tuesday 8 September is Extremadura's day
+    world = build_mesa_world(site, password_hash)
+    here_id, there_id = world.next_meeting(world.here), world.next_meeting(world.there)
+    with site.app.app_context():
+        here = db.session.get(Meeting, here_id)  # Vegas Bajas, Extremadura
+        there = db.session.get(Meeting, there_id)  # Madrid: an ordinary Tuesday
+        assert here is not None
+        assert there is not None
+        assert here.scheduled_at.astimezone(MADRID) == datetime(2026, 9, 9, 10, 0, tzinfo=MADRID)
+        assert there.scheduled_at.astimezone(MADRID) == datetime(2026, 9, 8, 10, 0, tzinfo=MADRID)
+        mesa = db.session.get(Mesa, world.here)
+        assert mesa is not None  # an extraordinary meeting is proposed for the next working day too
+        assert next_working_day_iso(db.session(), mesa, site.clock.now()) == "2026-09-09T10:00"
 
 
 COMPLAINT_DATA = {"complaint_received_at": "2026-03-02T10:00:00+01:00", "report_number": "AT-2026-001",

@@ -20,6 +20,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from engine.actor import Actor
+from engine.calendar import working_day_on_or_after
 from engine.db import is_postgresql
 from engine.errors import ConflictError, PermissionDeniedError
 from engine.execution import start_process
@@ -53,6 +54,7 @@ from webapp.mesa.queries import (
     mesa_of_territory,
     seats,
     territory_name,
+    territory_region,
     user_names,
 )
 
@@ -77,7 +79,7 @@ def create_mesa(session: Session, territory_id: int, *, now: datetime, name: str
     """Create a territory's Mesa: coordinated by its mesa_coordinator agency, every other agency a member.
 
     Each member's first professional (by name) represents it until the coordinator says otherwise;
-    the first ordinary meeting is planned for the next working day at 10:00.
+    the first ordinary meeting is planned for the next working day of the territory's region at 10:00.
     """
     if mesa_of_territory(session, territory_id) is not None:
         raise ConflictError("the territory already has a Mesa")
@@ -102,28 +104,33 @@ def create_mesa(session: Session, territory_id: int, *, now: datetime, name: str
             .order_by(UserAccount.id).limit(1)
         ).scalar_one_or_none()
         session.add(MesaMember(mesa_id=mesa.id, agency_id=agency.id, representative_id=representative))
-    session.add(Meeting(mesa_id=mesa.id, scheduled_at=_next_day_at(now, 1), kind="ordinary", status="planned",
+    when = _next_day_at(now, 1, territory_region(session, territory_id))
+    session.add(Meeting(mesa_id=mesa.id, scheduled_at=when, kind="ordinary", status="planned",
                         created_at=now, version=1))
     session.flush()
     return mesa
 
 
-def _next_day_at(now: datetime, days: int, at: time = MEETING_HOUR) -> datetime:
-    """Return 10:00 Madrid time `days` days after `now` (skipping a weekend)."""
-    day = now.astimezone(MADRID).date() + timedelta(days=days)
-    while day.weekday() >= 5:
-        day += timedelta(days=1)
-    return datetime.combine(day, at, MADRID).astimezone(UTC)
+def _next_day_at(now: datetime, days: int, region: str | None, at: time = MEETING_HOUR) -> datetime:
+    """Return 10:00 Madrid time `days` days after `now`, or on the first working day of the region after it."""
+    return on_working_day(datetime.combine(now.astimezone(MADRID).date() + timedelta(days=days), at, MADRID), region)
 
 
-def next_working_day(now: datetime) -> datetime:
-    """Return the next working day at 10:00 Madrid time (when an extraordinary meeting is proposed for)."""
-    return _next_day_at(now, 1)
+def on_working_day(when: datetime, region: str | None) -> datetime:
+    """Move `when` to the region's first working day on or after its Madrid date, keeping its wall-clock time."""
+    local = when.astimezone(MADRID)
+    day = working_day_on_or_after(local.date(), region)
+    return datetime.combine(day, local.time(), MADRID).astimezone(UTC)
 
 
-def next_working_day_iso(now: datetime) -> str:
+def next_working_day(session: Session, mesa: Mesa, now: datetime) -> datetime:
+    """Return the Mesa's next working day at 10:00 Madrid time (when an extraordinary meeting is proposed for)."""
+    return _next_day_at(now, 1, territory_region(session, mesa.territory_id))
+
+
+def next_working_day_iso(session: Session, mesa: Mesa, now: datetime) -> str:
     """Return `next_working_day` as a datetime-local value (Madrid time)."""
-    return next_working_day(now).astimezone(MADRID).strftime("%Y-%m-%dT%H:%M")
+    return next_working_day(session, mesa, now).astimezone(MADRID).strftime("%Y-%m-%dT%H:%M")
 
 
 def today_iso(now: datetime) -> str:
@@ -137,7 +144,8 @@ def default_due_on(now: datetime) -> str:
 
 
 def plan_next_meeting(session: Session, mesa: Mesa, now: datetime) -> Meeting:
-    """Return the next planned ordinary meeting, planning it (last ordinary meeting + interval) if there is none."""
+    """Return the next planned ordinary meeting, planning it (last ordinary meeting + interval, moved to a working
+    day of the territory's region) if there is none."""
     planned = session.execute(
         select(Meeting).where(Meeting.mesa_id == mesa.id, Meeting.kind == "ordinary", Meeting.status == "planned")
         .order_by(Meeting.scheduled_at).limit(1)
@@ -152,6 +160,7 @@ def plan_next_meeting(session: Session, mesa: Mesa, now: datetime) -> Meeting:
     when = (last or now) + interval
     while when <= now:
         when += interval
+    when = on_working_day(when, territory_region(session, mesa.territory_id))
     meeting = Meeting(mesa_id=mesa.id, scheduled_at=when, kind="ordinary", status="planned", created_at=now, version=1)
     session.add(meeting)
     session.flush()
@@ -185,7 +194,7 @@ def update_settings(
 
 
 def _reschedule_planned(session: Session, mesa: Mesa) -> None:
-    """Move the planned ordinary meeting to the last held ordinary meeting plus the new interval."""
+    """Move the planned ordinary meeting to the last held ordinary meeting plus the new interval (a working day)."""
     last_held = session.execute(
         select(Meeting.scheduled_at).where(Meeting.mesa_id == mesa.id, Meeting.kind == "ordinary",
                                            Meeting.status != "planned")
@@ -195,7 +204,8 @@ def _reschedule_planned(session: Session, mesa: Mesa) -> None:
         return
     for meeting in session.execute(select(Meeting).where(Meeting.mesa_id == mesa.id, Meeting.kind == "ordinary",
                                                          Meeting.status == "planned")).scalars():
-        meeting.scheduled_at = last_held + timedelta(days=mesa.meeting_interval_days)
+        meeting.scheduled_at = on_working_day(last_held + timedelta(days=mesa.meeting_interval_days),
+                                              territory_region(session, mesa.territory_id))
         meeting.version += 1
 
 

@@ -415,6 +415,11 @@ def territory_name(session: Session, territory_id: int) -> str:
     return session.execute(select(Territory.name).where(Territory.id == territory_id)).scalar_one()
 
 
+def territory_region(session: Session, territory_id: int) -> str | None:
+    """Return the region whose holidays a territory keeps (None: national holidays only)."""
+    return session.execute(select(Territory.region).where(Territory.id == territory_id)).scalar_one()
+
+
 # --- Transfers ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TransferRow:

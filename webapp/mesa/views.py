@@ -98,7 +98,7 @@ def show(mesa_id: int) -> ResponseReturnValue:
         "mesa/show.html", mesa=mesa, role=role, territory=territory_name(session, mesa.territory_id),
         meetings=meetings(session, mesa), next_meeting=next_planned(session, mesa), proposals=found,
         seats=seats(session, mesa), transfers=transfers_of(session, mesa), labels=LABELS,
-        default_when=ops.next_working_day_iso(now),
+        default_when=ops.next_working_day_iso(session, mesa, now),
     )
     audit(session, "mesa.read", object_type="mesa", object_id=mesa.id,
           detail={"view": "mesa", "case_ids": sorted(p.case_id for p in found)})
@@ -113,7 +113,7 @@ def convene(mesa_id: int) -> ResponseReturnValue:
     mesa, _role = _mesa_and_role(mesa_id, "mesa.convene", coordinator=True)
     session, now = db.session(), clock.now()
     case = _case_of_form(mesa)
-    when = _datetime_field("scheduled_at") or ops.next_working_day(now)
+    when = _datetime_field("scheduled_at") or ops.next_working_day(session, mesa, now)
     try:
         meeting = ops.convene_extraordinary(session, mesa, case, request.form.get("trigger", ""), when,
                                             actor=current_user.actor, now=now)
