@@ -19,6 +19,7 @@ from engine import spiff
 from engine.actor import Actor
 from engine.db import is_postgresql
 from engine.errors import ConflictError, ExecutionError, NotFoundError, PermissionDeniedError, TaskDataError
+from engine.levels import current_levels
 from engine.models import (
     Case,
     CaseParty,
@@ -30,7 +31,6 @@ from engine.models import (
     Territory,
     UserAccount,
 )
-from engine.models.case import risk_rank
 from engine.persistence import (
     check_version,
     load_run,
@@ -125,7 +125,8 @@ def start_process(
     start = spiff.start_properties(definition.bundle)
     if check_form:
         form = pinned_form(session, definition, start.get("form"))
-        data = validated_data(form, start.get("form"), data, context, f"the start of {process_key}")
+        data = validated_data(form, start.get("form"), data, context, f"the start of {process_key}",
+                              helpers=current_levels(session).helpers())
     declared = [key.strip() for key in start.get("replaces", "").split(",") if key.strip()]
     for key in dict.fromkeys([*replaces, *declared]):
         cancel_processes(session, case, key, now=now, actor=actor, reason=f"replaced by {process_key}")
@@ -214,7 +215,8 @@ def complete_task(
     case = lock_case(session, task.case_id)
     run, definition = load_run(session, instance)
     form = pinned_form(session, definition, task.form)
-    submitted = validated_data(form, task.form, data, run.task_data(task.task_guid), task.element_id)
+    submitted = validated_data(form, task.form, data, run.task_data(task.task_guid), task.element_id,
+                               helpers=current_levels(session).helpers())
     run.complete(task.task_guid, submitted, now)
     session.delete(task)
     _after_step(session, case, instance, run, definition, now, actor, done_guid=task.task_guid,
@@ -224,7 +226,7 @@ def complete_task(
 
 def validated_data(
     form: FormDefinition | None, form_name: str | None, data: Mapping[str, Any], context: Mapping[str, Any],
-    where: str,
+    where: str, *, helpers: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Accept only fields the form declares, valid for its schema and its cross-field checks."""
     if form is None:
@@ -233,7 +235,7 @@ def validated_data(
     errors: dict[str, list[str]] = {name: ["unknown field"] for name in unknown}
     errors.update(validate_data(form, data))
     if not errors:
-        errors.update(run_checks(form, data, context))
+        errors.update(run_checks(form, data, context, helpers))
     if errors:
         raise TaskDataError(errors)
     return dict(data)
@@ -385,7 +387,7 @@ def _apply_case_updates(
     if "risk_level" in updates and updates["risk_level"] != case.risk_level:
         # Worklists order by risk: the case's open tasks carry its rank (one statement, on change only).
         session.execute(update(OpenTask).where(OpenTask.case_id == case.id)
-                        .values(risk_rank=risk_rank(updates["risk_level"])),
+                        .values(risk_rank=current_levels(session).rank(updates["risk_level"])),
                         execution_options={"synchronize_session": "fetch"})
         # The history says when the level changed and from what (the Mesa's agenda lists such cases).
         record(session, case, LEVEL_CHANGED, now, actor, data={"from": case.risk_level, "to": updates["risk_level"]})

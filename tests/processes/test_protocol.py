@@ -9,8 +9,8 @@ from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 
 from engine.errors import TaskDataError
+from engine.levels import SHIPPED
 from engine.models import Case, ProcessInstance
-from engine.models.case import risk_rank
 from tests.processes.conftest import Protocol, detection, risk_answers
 
 COMPLAINT = {"complaint_received_at": "2026-03-02T10:00:00+01:00", "report_number": "AT-2026-001",
@@ -299,7 +299,7 @@ def test_three_years_of_weekly_follow_ups_stay_bounded(protocol: Protocol, db_en
 def test_a_changed_level_reorders_the_open_steps_of_other_agencies(protocol: Protocol) -> None:
     case = through_intake(protocol, "medio")
     social = protocol.task(case, "social_services_followup")
-    assert social.risk_rank == risk_rank("medio")
+    assert social.risk_rank == SHIPPED.rank("medio")
     protocol.assess(case, "police_reassessment", "reassessment_review", "extremo")
     protocol.session.refresh(social)
-    assert social.risk_rank == risk_rank("extremo")  # still open, now sorted as extreme in worklists
+    assert social.risk_rank == SHIPPED.rank("extremo")  # still open, now sorted as extreme in worklists
