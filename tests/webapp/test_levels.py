@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
+
+from sqlalchemy import select
+
 from engine.execution import start_case
 from engine.levels import SHIPPED, RiskLevel, RiskScale
-from engine.models import Case
+from engine.models import Case, Definition
 from engine.registry import deploy
 from tests.engine.levels.files import (
     SPLIT_RULES,
@@ -108,3 +112,30 @@ def test_the_mesa_reviews_the_levels_the_scale_flags_high() -> None:
     assert [(e.case_id, e.reasons) for e in build_agenda(AgendaFacts(**facts, scale=flagged))] == [(2, ("high_risk",))]
     assert [(e.case_id, e.reasons) for e in build_agenda(AgendaFacts(**facts, scale=SHIPPED))] == [
         (2, ("high_risk",)), (1, ("high_risk",))]
+
+
+def test_a_designer_splits_bajo_in_the_designer_and_sees_the_change(site: Site) -> None:
+    designer = site.browser("disenadora")
+    editor = designer.get("/designer/editar/risk.levels.json").get_data(as_text=True)
+    assert 'id="source-json"' in editor
+    assert '<span class="badge risk-no_apreciado">No apreciado</span>' in editor  # the deployed scale
+    split = scale_file(SPLIT_SCALE).content.decode("utf-8")
+    saved = designer.client.post("/designer/borradores/risk.levels.json", json={"content": split, "version": None},
+                                 headers={"X-CSRFToken": designer.token})
+    assert saved.status_code == 200, saved.get_data(as_text=True)
+    checked = designer.client.post("/designer/validar", json={}, headers={"X-CSRFToken": designer.token}).json
+    assert [(p["file"], p["element_id"]) for p in checked["problems"]] == [("risk_level.dmn", "level_low")]
+    table = shipped_table_split()
+    uploaded = designer.client.post("/designer/subir", content_type="multipart/form-data", data={
+        "csrf_token": designer.token, "file": (io.BytesIO(table.content), table.name)})
+    assert uploaded.status_code == 302, uploaded.get_data(as_text=True)
+    assert designer.post("/designer/desplegar", {"comment": "Bajo dividido (2025)"}).status_code == 302
+    changes = designer.get("/designer/levels/risk/cambios?de=1&a=2").get_data(as_text=True)
+    assert "bajo_con_medidas" in changes
+    assert "Bajo con medidas" in changes
+    with site.app.app_context():
+        latest = db.session.execute(select(Definition.id, Definition.origin).where(Definition.kind == "levels")
+                                    .order_by(Definition.id.desc()).limit(1)).one()
+    assert latest.origin == "designer"
+    download = designer.get(f"/designer/versiones/{latest.id}/descargar")
+    assert (download.mimetype, download.data.decode("utf-8")) == ("application/json", split)
