@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from engine import spiff
 from engine.errors import EngineError, Problem
-from engine.levels import SHIPPED, levels_json
+from engine.levels import SHIPPED, current_levels, levels_json
 from engine.registry import filled_form, latest_runnable, pinned_form
 from engine.trial import example_data
 from forms import parse_form
@@ -75,13 +75,15 @@ def preview(session: Session, file_name: str, content: str) -> tuple[Markup | No
 
 
 def default_scenario(session: Session, process_key: str, now: datetime) -> dict[str, Any]:
-    """A scenario to start from: the start form's required answers and a case at level medio."""
+    """A scenario to start from: the start form's required answers and a case at the scale's middle level."""
+    codes = current_levels(session).codes
+    case = {"risk_level": codes[len(codes) // 2]}  # medio on the shipped scale
     data: dict[str, Any] = {}
     try:
         definition = latest_runnable(session, process_key)
     except EngineError:
-        return {"case": {"risk_level": "medio"}, "data": {}, "steps": [], "advance": "PT0S"}
+        return {"case": case, "data": {}, "steps": [], "advance": "PT0S"}
     form = pinned_form(session, definition, spiff.start_properties(definition.bundle).get("form"))
     if form is not None:
         data = example_data(form, now)
-    return {"case": {"risk_level": "medio"}, "data": data, "steps": [], "advance": "PT0S"}
+    return {"case": case, "data": data, "steps": [], "advance": "PT0S"}
