@@ -174,7 +174,7 @@ def test_the_review_form_offers_the_levels_of_the_deployed_scale(
 def test_a_no_apreciado_level_is_computed_reviewed_and_recorded(
     session: Session, world: World, clock: FakeClock
 ) -> None:
-    deploy(session, [shipped_scale(), *review_files()], actor="tests", now=clock.now())
+    deploy(session, review_files(), actor="tests", now=clock.now())  # no levels file: the shipped scale
     session.commit()
     case = open_reviewed_case(session, world, clock, score=0)
     review(session, world, clock, case, "no_apreciado")
