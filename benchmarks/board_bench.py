@@ -35,9 +35,9 @@ from sqlalchemy.engine import Engine
 from benchmarks.engine_bench import postgres_available, postgres_database
 from engine.clock import FakeClock
 from engine.db import Base, UTCDateTime
+from engine.levels import SHIPPED
 from engine.models import Agency, AgencyKind, Case, OpenTask, TaskEvent, Territory, UserAccount, agency_territory
 from engine.models.agency import DEFAULT_KINDS
-from engine.models.case import risk_rank
 from engine.stats import roll_up_step_timings
 from webapp import create_app
 from webapp.auth.principal import load_principal
@@ -132,7 +132,7 @@ def _clone(engine: Engine, cases: int, rng: random.Random) -> None:
             territory = main if rng.random() < MAIN_TERRITORY_SHARE else rng.choice(other)
             rows.append({"i": i, "src_case": source, "ref": f"VG-2025-{i:06d}", "territory_id": territory,
                          "shift": rng.randint(-SHIFT_DAYS * 86400, SHIFT_DAYS * 86400), "level": new_level,
-                         "rank": risk_rank(new_level)})
+                         "rank": SHIPPED.rank(new_level)})
         conn.execute(BENCH_N.insert(), rows)
         base = {name: conn.execute(text(f"SELECT COALESCE(MAX(id), 0) FROM {name}")).scalar_one()
                 for name in ("case_file", "process_instance")}

@@ -32,9 +32,9 @@ from sqlalchemy.orm import Session
 from engine.actor import Actor
 from engine.db import Base
 from engine.execution import start_case
+from engine.levels import SHIPPED
 from engine.models import Agency, AgencyKind, Case, OpenTask, Territory, UserAccount
 from engine.models.agency import DEFAULT_KINDS
-from engine.models.case import risk_rank
 from engine.registry import deploy, read_directory
 from webapp import create_app
 from webapp.auth.passwords import hash_password
@@ -78,7 +78,7 @@ def build(app: Flask, cases: int, now: datetime) -> dict[str, int]:
             case, _ = start_case(session, territory_id=territory.id, process_key="followup", data={"reason": "periodic"},
                                  now=start, actor=police)
             case.risk_level = level
-            session.execute(update(OpenTask).where(OpenTask.case_id == case.id).values(risk_rank=risk_rank(level)))
+            session.execute(update(OpenTask).where(OpenTask.case_id == case.id).values(risk_rank=SHIPPED.rank(level)))
             session.commit()
         _clone(session, cases, rng, now)
         session.execute(text("ANALYZE"))
@@ -115,7 +115,7 @@ def _clone(session: Session, cases: int, rng: random.Random, now: datetime) -> N
             f"INSERT INTO open_task (case_id, instance_id, visible_from, due_at, risk_rank, {', '.join(copied)}) "
             f"SELECT :c, :i, datetime(visible_from, :shift || ' seconds'), datetime(due_at, :shift || ' seconds'), "
             f":rank, {', '.join(copied)} FROM open_task WHERE case_id = :t"
-        ), {"c": new_case, "i": new_instance, "t": template, "shift": shift, "rank": risk_rank(level)})
+        ), {"c": new_case, "i": new_instance, "t": template, "shift": shift, "rank": SHIPPED.rank(level)})
         conn.execute(text(
             "INSERT INTO task_event (case_id, task_id, instance_id, task_guid, element_id, name, agency_id, actor_id, "
             "action, at, due_at, data) SELECT :c, NULL, :i, task_guid, element_id, name, agency_id, actor_id, action, "

@@ -1,4 +1,4 @@
-"""What changed between two versions of a definition: BPMN elements, DMN rules, form fields.
+"""What changed between two versions of a definition: BPMN elements, DMN rules, form fields, risk levels.
 
 Pure functions of two source texts (no database): the designer shows their result, and a change
 that only moves shapes on the diagram (BPMNDI) is no change at all.
@@ -20,7 +20,7 @@ SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
 # Parts of a form field compared one by one (JSON Schema keywords).
 FIELD_KEYWORDS = ("type", "title", "description", "format", "enum", "oneOf", "items", "minimum", "maximum",
-                  "minLength", "maxLength", "pattern", "default", "const")
+                  "minLength", "maxLength", "pattern", "default", "const", "x-choices")
 
 
 @dataclass(frozen=True)
@@ -38,19 +38,21 @@ class Change:
 
     status: str  # added | removed | changed
     element_id: str
-    kind: str  # the BPMN/DMN tag (userTask, rule...), or "field", "check", "form"
+    kind: str  # the BPMN/DMN tag (userTask, rule...), or "field", "check", "form", "level"
     name: str
     details: tuple[Detail, ...] = ()
 
 
 def diff_definitions(kind: str, before: str, after: str) -> list[Change]:
-    """Compare two sources of a process, decision or form."""
+    """Compare two sources of a process, decision, form or risk scale."""
     if kind == "process":
         return _compare(_bpmn_elements(before), _bpmn_elements(after))
     if kind == "decision":
         return _compare(_dmn_elements(before), _dmn_elements(after))
     if kind == "form":
         return _compare(_form_elements(before), _form_elements(after))
+    if kind == "levels":
+        return _compare(_level_elements(before), _level_elements(after))
     raise ValueError(f"unknown definition kind {kind!r}")
 
 
@@ -195,6 +197,19 @@ def _form_elements(source: str) -> dict[str, _Element]:
         found[key] = ("check", str(check.get("message", f"check {number}")),
                       {"field": str(check.get("field", "")), "expression": str(check.get("expression", "")),
                        "message": str(check.get("message", ""))})
+    return found
+
+
+# --- Risk scales ----------------------------------------------------------------------------------
+def _level_elements(source: str) -> dict[str, _Element]:
+    raw: dict[str, Any] = json.loads(source)
+    found: dict[str, _Element] = {}
+    for rank, level in enumerate(raw.get("levels") or [], start=1):
+        if isinstance(level, dict):
+            aspects = {"rank": str(rank), "label": str(level.get("label", "")),
+                       "label_en": str(level.get("label_en", "")), "colour": str(level.get("colour", "")),
+                       "high": "yes" if level.get("high") else "no"}
+            found[str(level.get("code", ""))] = ("level", aspects["label"], aspects)
     return found
 
 

@@ -23,8 +23,10 @@ from engine.models import Definition, DefinitionDraft
 from engine.persistence import check_version
 from engine.registry import (
     BPMN_NS,
+    KIND_OF_COMPOUND_SUFFIX,
     ORIGIN_DESIGNER,
     ORIGIN_UPLOAD,
+    XML_KINDS,
     DeployResult,
     SourceFile,
     Validation,
@@ -37,9 +39,11 @@ from engine.registry import (
 from engine.validation import DMN_NAMESPACES
 from engine.xmlsafe import MAX_XML_BYTES, parse_xml
 
-# File names a draft may have: plain names, no folders; a form's name is also what steps refer to.
+# File names a draft may have: plain names, no folders; a form's name is also what steps refer to, and
+# other JSON definitions are named like forms before their compound suffix (`risk.levels.json`).
 _FILE_NAME = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_.-]{0,150}\.(bpmn|dmn|json)\Z")
-_FORM_NAME = re.compile(r"\A[a-z][a-z0-9_]{0,80}\.json\Z")
+_JSON_SUFFIXES = "|".join(re.escape(suffix) for suffix in [*KIND_OF_COMPOUND_SUFFIX, ".json"])
+_FORM_NAME = re.compile(rf"\A[a-z][a-z0-9_]{{0,80}}({_JSON_SUFFIXES})\Z")
 
 
 def check_file_name(file_name: str) -> str:
@@ -49,7 +53,8 @@ def check_file_name(file_name: str) -> str:
         raise DefinitionError([Problem(
             file=name or file_name,
             message="file name refused: use letters, digits, '_', '-' and '.' ending in .bpmn, .dmn or .json "
-                    "(a form's name, lowercase with '_', is what the steps refer to)",
+                    "(a form's name, lowercase with '_', is what the steps refer to; a risk scale ends in "
+                    ".levels.json)",
         )])
     return name
 
@@ -168,7 +173,7 @@ def upload_file(
     """
     file_name = check_file_name(file_name)
     kind = definition_kind(file_name)
-    if kind != "form":
+    if kind in XML_KINDS:
         tree = parse_xml(content, filename=file_name)
         _check_namespace(file_name, kind, tree)
         file_name = _file_defining(session, file_name, kind, tree)

@@ -19,6 +19,7 @@ from engine import spiff
 from engine.actor import Actor
 from engine.db import is_postgresql
 from engine.errors import ConflictError, ExecutionError, NotFoundError, PermissionDeniedError, TaskDataError
+from engine.levels import current_levels
 from engine.models import (
     Case,
     CaseParty,
@@ -30,7 +31,6 @@ from engine.models import (
     Territory,
     UserAccount,
 )
-from engine.models.case import risk_rank
 from engine.persistence import (
     check_version,
     load_run,
@@ -129,7 +129,8 @@ def start_process(
     form_name = start.get("form")
     form = pinned_form(session, definition, form_name) if form_name else None
     if check_form:
-        data = validated_data(form, form_name, data, context, f"the start of {process_key}")
+        data = validated_data(form, form_name, data, context, f"the start of {process_key}",
+                              helpers=current_levels(session).helpers())
     track = (start.get("track") or "").strip() or None
     reason = f"replaced by {process_key}"
     if track is not None:
@@ -281,7 +282,8 @@ def complete_task(
     case = lock_case(session, task.case_id)
     run, definition = load_run(session, instance)
     form = pinned_form(session, definition, task.form)
-    submitted = validated_data(form, task.form, data, run.task_data(task.task_guid), task.element_id)
+    submitted = validated_data(form, task.form, data, run.task_data(task.task_guid), task.element_id,
+                               helpers=current_levels(session).helpers())
     run.complete(task.task_guid, submitted, now)
     session.delete(task)
     _after_step(session, case, instance, run, definition, now, actor, done_guid=task.task_guid,
@@ -291,7 +293,7 @@ def complete_task(
 
 def validated_data(
     form: FormDefinition | None, form_name: str | None, data: Mapping[str, Any], context: Mapping[str, Any],
-    where: str,
+    where: str, *, helpers: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Accept only fields the form declares, valid for its schema and its cross-field checks."""
     if form is None:
@@ -304,7 +306,7 @@ def validated_data(
     completed = {**{name: prop["default"] for name, prop in fields.items()
                     if isinstance(prop, Mapping) and "default" in prop}, **data}
     if not errors:
-        errors.update(run_checks(form, completed, context))
+        errors.update(run_checks(form, completed, context, helpers))
     if errors:
         raise TaskDataError(errors)
     return completed
@@ -481,7 +483,7 @@ def _apply_case_updates(
     if "risk_level" in updates and updates["risk_level"] != case.risk_level:
         # Worklists order by risk: the case's open tasks carry its rank (one statement, on change only).
         session.execute(update(OpenTask).where(OpenTask.case_id == case.id)
-                        .values(risk_rank=risk_rank(updates["risk_level"])),
+                        .values(risk_rank=current_levels(session).rank(updates["risk_level"])),
                         execution_options={"synchronize_session": "fetch"})
         # The history says when the level changed and from what (the Mesa's agenda lists such cases).
         record(session, case, LEVEL_CHANGED, now, actor, data={"from": case.risk_level, "to": updates["risk_level"]})

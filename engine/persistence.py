@@ -15,8 +15,8 @@ from engine.assignment import chosen_agency, resolve_agencies
 from engine.db import is_postgresql
 from engine.errors import ConflictError, NotFoundError
 from engine.escalation import plan_escalation, schedule_escalation
+from engine.levels import current_levels
 from engine.models import Case, DueTimer, OpenTask, ProcessInstance, TaskEvent
-from engine.models.case import risk_rank
 from engine.registry import Runnable, pinned_form, runnable
 from engine.timing import task_timing
 from forms import FormDefinition
@@ -120,6 +120,7 @@ def sync_tasks(
     kind_of = {task.guid: definition.task_kinds.get(task.spec.element_id) for task in fresh}
     agencies = resolve_agencies(session, case.territory_id, {k for k in kind_of.values() if k})
     region = case.territory.region
+    rank = current_levels(session).rank(case.risk_level)
     created = []
     for task in fresh:
         timing = task_timing(task.spec.properties, task.data, now, region, task.boundary_timer_at)
@@ -135,7 +136,7 @@ def sync_tasks(
             form=task.spec.properties.get("form"), created_at=now,
             needs_identity=task.spec.properties.get("needsIdentity", "").strip().lower() == "true",
             visible_from=timing.visible_from, due_at=timing.due_at, priority=timing.priority, version=1,
-            risk_rank=risk_rank(case.risk_level),
+            risk_rank=rank,
         )
         schedule_escalation(row, plan_escalation(task.spec.properties, task.data, now, region, timing.due_at))
         session.add(row)

@@ -16,19 +16,37 @@ from sqlalchemy.orm import Session
 from engine import spiff
 from engine.assignment import known_kinds, lane_kind
 from engine.errors import DefinitionError, NotFoundError, Problem
+from engine.levels import (
+    LEVELS_KIND,
+    RiskScale,
+    check_level_outputs,
+    current_levels,
+    forget_cached_scales,
+    levels_key,
+    parse_levels,
+    rerank_open_tasks,
+)
 from engine.models import Definition
 from engine.validation import check_sources
 from engine.xmlsafe import parse_xml
-from forms import FormDefinition, form_from_raw, parse_form
+from forms import FormDefinition, form_from_raw, parse_form, with_choices
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 # What each kind of file holds: a BPMN file holds processes, a DMN file a decision, a JSON file a form.
 KIND_OF_SUFFIX = {".bpmn": "process", ".dmn": "decision", ".json": "form"}
+# Kinds told by a compound suffix, checked first: `risk.levels.json` is a risk scale, not a form.
+KIND_OF_COMPOUND_SUFFIX = {".levels.json": LEVELS_KIND}
+# Kinds whose files are XML (BPMN, DMN); the others are JSON.
+XML_KINDS = frozenset({"process", "decision"})
 ORIGIN_FILES, ORIGIN_DESIGNER, ORIGIN_UPLOAD = "files", "designer", "upload"
 
 
 def definition_kind(file_name: str) -> str:
-    """Tell the kind of definition a file holds from its name: process, decision or form."""
+    """Tell the kind of definition a file holds from its name: process, decision, form, levels..."""
+    lower = file_name.lower()
+    for compound, kind in KIND_OF_COMPOUND_SUFFIX.items():
+        if lower.endswith(compound):
+            return kind
     suffix = Path(file_name).suffix.lower()
     if suffix not in KIND_OF_SUFFIX:
         raise ValueError(f"{file_name}: not a .bpmn, .dmn or .json file")
@@ -44,8 +62,9 @@ class SourceFile:
 
     @property
     def kind(self) -> str:
-        """Tell 'bpmn', 'dmn' or 'form' from the file name."""
-        return {"process": "bpmn", "decision": "dmn", "form": "form"}[definition_kind(self.name)]
+        """Tell 'bpmn', 'dmn', 'form' or another JSON kind ('levels'...) from the file name."""
+        kind = definition_kind(self.name)
+        return {"process": "bpmn", "decision": "dmn"}.get(kind, kind)
 
 
 @dataclass
@@ -69,6 +88,7 @@ class Validation:
     decisions: dict[str, tuple[str, str, str]]  # decision id -> (name, file name, source)
     forms: dict[str, tuple[FormDefinition, str, str]]  # form name -> (form, file name, source)
     problems: list[Problem]
+    levels: dict[str, tuple[RiskScale, str, str]] = field(default_factory=dict)  # key -> (scale, file, source)
 
 
 def read_directory(*directories: Path) -> list[SourceFile]:
@@ -89,8 +109,15 @@ def validate(session: Session, files: Sequence[SourceFile]) -> Validation:
     bpmn: dict[str, etree._ElementTree] = {}
     dmn: dict[str, etree._ElementTree] = {}
     forms: dict[str, tuple[FormDefinition, str, str]] = {}
+    levels: dict[str, tuple[RiskScale, str, str]] = {}
     for name, content in sorted(sources.items()):
         kind = definition_kind(name)
+        if kind == LEVELS_KIND:
+            scale, found = parse_levels(name, content)
+            problems.extend(found)
+            if scale is not None:
+                levels[levels_key(name)] = (scale, name, content.decode("utf-8"))
+            continue
         if kind == "form":
             form, found = parse_form(name, content)
             problems.extend(found)
@@ -105,8 +132,9 @@ def validate(session: Session, files: Sequence[SourceFile]) -> Validation:
         (dmn if kind == "decision" else bpmn)[name] = tree
     usable = {name: form for name, (form, _file, _source) in forms.items()}
     problems.extend(check_sources(bpmn, dmn, forms=usable, kinds=known_kinds(session)))
+    problems.extend(_check_levels(session, files, levels, dmn))
     if problems:
-        return Validation({}, {}, forms, problems)
+        return Validation({}, {}, forms, problems, levels)
     processes, parse_problems = spiff.parse_definitions(bpmn, dmn)
     problems.extend(parse_problems)
     decisions = {
@@ -116,14 +144,33 @@ def validate(session: Session, files: Sequence[SourceFile]) -> Validation:
         for name, tree in dmn.items()
         for decision in tree.getroot().iterfind("{*}decision")
     }
-    return Validation(processes, decisions, forms, problems)
+    return Validation(processes, decisions, forms, problems, levels)
+
+
+def _check_levels(
+    session: Session, files: Sequence[SourceFile], levels: Mapping[str, tuple[RiskScale, str, str]],
+    dmn: Mapping[str, etree._ElementTree],
+) -> list[Problem]:
+    """Check the level outputs of every decision against the scale being deployed, else the deployed one."""
+    deploying = sorted({f.name for f in files if definition_kind(f.name) == LEVELS_KIND})
+    if len(deploying) > 1:
+        return [Problem(file=name, message=f"one risk scale at a time: deploy only one of {', '.join(deploying)}")
+                for name in deploying]
+    if deploying:
+        found = levels.get(levels_key(deploying[0]))
+        if found is None:
+            return []  # the file's own problems say why
+        return check_level_outputs(dmn, found[0], deploying[0])
+    current = current_levels(session)
+    deployed = session.get(Definition, current.definition_id) if current.definition_id is not None else None
+    return check_level_outputs(dmn, current, deployed.file_name if deployed else "the shipped scale")
 
 
 def deploy(
     session: Session, files: Sequence[SourceFile], *, actor: str, now: datetime, comment: str = "",
     origin: str = ORIGIN_FILES, origins: Mapping[str, str] | None = None,
 ) -> DeployResult:
-    """Validate and store new versions of every changed process, decision and form; all or nothing.
+    """Validate and store new versions of every changed process, decision, form and scale; all or nothing.
 
     `origin` is recorded on each new version; `origins` may name another one per file (an upload).
     """
@@ -147,7 +194,11 @@ def deploy(
     for key, (form, file_name, source) in sorted(checked.forms.items()):
         form_hashes[key] = _sha(source)
         store("form", key, form.title, file_name, form_hashes[key], source)
+    for key, (_scale, file_name, source) in sorted(checked.levels.items()):
+        store(LEVELS_KIND, key, key, file_name, _sha(source), source)
     session.flush()  # the new form versions get the ids the processes pin
+    if any(created.kind == LEVELS_KIND for created in result.created):
+        rerank_open_tasks(session, current_levels(session))
     form_ids = _latest_ids(session, "form")
     decision_hashes: dict[str, str] = {}
     for key, (name, file_name, source) in sorted(checked.decisions.items()):
@@ -354,13 +405,19 @@ def pinned_form(session: Session, definition: Runnable, name: str | None) -> For
         if definition.form_ids:
             return None
         latest = latest_definition(session, name, kind="form", required=False)
-        return None if latest is None else form_version(session, latest.id)
-    return form_version(session, definition_id)
+        return None if latest is None else filled_form(session, form_version(session, latest.id))
+    return filled_form(session, form_version(session, definition_id))
+
+
+def filled_form(session: Session, form: FormDefinition) -> FormDefinition:
+    """Return the form with the choices it takes from the protocol (`x-choices`) filled in."""
+    return with_choices(form, {"risk_levels": current_levels(session).choices()})
 
 
 def latest_forms(session: Session) -> dict[str, FormDefinition]:
     """Return the newest version of every deployed form, by name."""
-    return {name: form_version(session, definition_id) for name, definition_id in _latest_ids(session, "form").items()}
+    return {name: filled_form(session, form_version(session, definition_id))
+            for name, definition_id in _latest_ids(session, "form").items()}
 
 
 _RUNNABLE_CACHE: dict[tuple[str, int], Runnable] = {}
@@ -372,8 +429,10 @@ def forget_cached_definitions(definition_ids: Iterable[int] | None = None) -> No
     if definition_ids is None:
         _RUNNABLE_CACHE.clear()
         _FORM_CACHE.clear()
+        forget_cached_scales()
         return
     ids = set(definition_ids)
+    forget_cached_scales(ids)
     for cache in (_RUNNABLE_CACHE, _FORM_CACHE):
         for cache_key in [k for k in cache if k[1] in ids]:
             del cache[cache_key]

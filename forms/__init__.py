@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,9 @@ FORMS_DIR = Path(__file__).parent
 # `resources` maps a field to the kinds of the territory's resources offered next to it (a referral).
 UI_KEYS = frozenset({"sections", "widgets", "help", "order", "resources"})
 TOP_KEYS = frozenset({"title", "description", "schema", "ui", "checks"})
+# Choice lists a field may take from the deployed protocol (`"x-choices": "risk_levels"`) instead of
+# listing its options: the engine fills them in (`with_choices`) before validating or showing the form.
+CHOICE_LISTS = frozenset({"risk_levels"})
 WIDGETS = frozenset({"text", "textarea", "checkboxes", "radio", "select", "date", "datetime", "number", "checkbox"})
 
 
@@ -117,12 +121,41 @@ def check_form(name: str, raw: Any, *, file_name: str) -> list[Problem]:
         unknown = set(ui.get(key, {})) - fields
         if unknown:
             problems.append(Problem(file=file_name, message=f"ui.{key} names unknown fields {sorted(unknown)}"))
+    problems.extend(_check_choices(schema["properties"], file_name))
     problems.extend(_check_resources(ui.get("resources", {}), fields, file_name))
     bad_widgets = {f: w for f, w in ui.get("widgets", {}).items() if w not in WIDGETS}
     if bad_widgets:
         problems.append(Problem(file=file_name, message=f"unknown widgets {bad_widgets}; known: {sorted(WIDGETS)}"))
     problems.extend(_check_checks(raw.get("checks", []), fields, file_name))
     return problems
+
+
+def _check_choices(properties: Mapping[str, Any], file_name: str) -> list[Problem]:
+    """Check `x-choices`: a known list, on a text field that lists no options of its own."""
+    problems = []
+    for name, prop in properties.items():
+        if not isinstance(prop, dict) or "x-choices" not in prop:
+            continue
+        if prop["x-choices"] not in CHOICE_LISTS:
+            problems.append(Problem(file=file_name, message=f"field {name!r}: unknown x-choices {prop['x-choices']!r};"
+                                                            f" known: {sorted(CHOICE_LISTS)}"))
+        if prop.get("type") != "string" or "oneOf" in prop or "enum" in prop:
+            problems.append(Problem(file=file_name, message=f"field {name!r}: x-choices needs type 'string' and "
+                                                            "no oneOf or enum of its own"))
+    return problems
+
+
+def with_choices(form: FormDefinition, lists: Mapping[str, Sequence[tuple[str, str]]]) -> FormDefinition:
+    """Return the form with each `x-choices` field offering the (value, label) options of its list."""
+    properties = form.schema.get("properties", {})
+    marked = {name: prop["x-choices"] for name, prop in properties.items()
+              if isinstance(prop, dict) and prop.get("x-choices") in lists}
+    if not marked:
+        return form
+    schema = copy.deepcopy(form.schema)
+    for name, list_name in marked.items():
+        schema["properties"][name]["oneOf"] = [{"const": value, "title": label} for value, label in lists[list_name]]
+    return replace(form, schema=schema)
 
 
 def _check_resources(hint: Any, fields: set[str], file_name: str) -> list[Problem]:
@@ -155,8 +188,14 @@ def _check_checks(checks: Any, fields: set[str], file_name: str) -> list[Problem
     return problems
 
 
-def run_checks(form: FormDefinition, data: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Evaluate the form's cross-field checks on submitted data over the task's data (blank text counts as empty)."""
+def run_checks(
+    form: FormDefinition, data: Mapping[str, Any], context: Mapping[str, Any],
+    helpers: Mapping[str, Any] | None = None,
+) -> dict[str, list[str]]:
+    """Evaluate the form's cross-field checks on submitted data over the task's data (blank text counts as empty).
+
+    `helpers` are functions the checks may call, e.g. `level_rank(code)` from the deployed risk scale.
+    """
     errors: dict[str, list[str]] = {}
     # Text of only spaces is no answer: checks see it as "", so "a reason is required" cannot be met with blanks
     # (the web form drops blank answers itself; the API posts them as they come).
@@ -164,7 +203,7 @@ def run_checks(form: FormDefinition, data: Mapping[str, Any], context: Mapping[s
     namespace = {**context, **{k: None for k in form.schema.get("properties", {})}, **answers}
     for check in form.checks:
         try:
-            ok = bool(sandbox.evaluate(check.expression, namespace))
+            ok = bool(sandbox.evaluate(check.expression, namespace, helpers))
         except Exception:  # a check that cannot be evaluated (missing data) fails closed
             ok = False
         if not ok:

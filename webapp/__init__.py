@@ -25,6 +25,8 @@ from webapp.designer.views import bp as designer_bp
 from webapp.errors import handle_http_error
 from webapp.extensions import babel, csrf, db, login_manager, migrate
 from webapp.i18n import init_i18n, select_locale, select_timezone
+from webapp.levels import bp as levels_bp
+from webapp.levels import init_levels
 from webapp.mesa.cli import mesa_cli
 from webapp.mesa.views import bp as mesa_bp
 from webapp.notifications.views import bp as notifications_bp
@@ -136,6 +138,7 @@ def init_extensions(app: Flask) -> None:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     init_i18n(app)
+    init_levels(app)
 
 
 def _load_user(session_id: str) -> Principal | None:
@@ -159,6 +162,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(mesa_bp)
     app.register_blueprint(resources_bp)
     app.register_blueprint(status_bp)
+    app.register_blueprint(levels_bp)
     csrf.exempt(api_bp)  # the API authenticates each request with a bearer token, not a cookie
     app.register_blueprint(api_bp)
 

@@ -12,14 +12,7 @@ from engine.db import Base
 from engine.models.territory import Territory
 
 CASE_STATUSES = ("active", "inactive", "supervised_inactivation", "on_hold", "closed")
-# Risk levels from lowest to highest (DOMAIN.md section 3; the 2025 protocol drops "no_apreciado").
-# Worklists sort by this rank; a level the protocol adds later ranks 0 until it is listed here.
-RISK_LEVELS = ("no_apreciado", "bajo", "medio", "alto", "extremo")
-
-
-def risk_rank(level: str | None) -> int:
-    """Return the rank of a risk level (1 = lowest known; 0 = none or unknown)."""
-    return RISK_LEVELS.index(level) + 1 if level in RISK_LEVELS else 0
+# Risk levels, their order, labels and colours come from the deployed protocol (engine/levels.py).
 
 
 class Case(Base):

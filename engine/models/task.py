@@ -51,7 +51,7 @@ class OpenTask(Base):
     visible_from: Mapped[datetime]
     due_at: Mapped[datetime | None]
     priority: Mapped[int] = mapped_column(Integer, default=0)
-    # The case's risk level as a rank (engine.models.case.risk_rank), kept here so worklists sort by index.
+    # The case's risk level as a rank in the deployed scale (engine.levels), kept here so worklists sort by index.
     risk_rank: Mapped[int] = mapped_column(Integer, default=0)
     draft: Mapped[dict[str, Any] | None]
     version: Mapped[int] = mapped_column(Integer, default=1)

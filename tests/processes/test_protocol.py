@@ -9,8 +9,8 @@ from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 
 from engine.errors import TaskDataError
+from engine.levels import SHIPPED
 from engine.models import Case, ProcessInstance
-from engine.models.case import risk_rank
 from tests.processes.conftest import Protocol, detection, risk_answers
 
 INACTIVATE = {"decision": "inactivate", "confirm_low_risk": True, "confirm_no_court_measure": True,
@@ -300,7 +300,7 @@ def test_a_changed_level_reorders_the_open_steps_of_other_agencies(protocol: Pro
     case = through_intake(protocol, "medio")
     protocol.clock.advance(timedelta(days=29))
     social = protocol.task(case, "social_services_followup")
-    assert social.risk_rank == risk_rank("medio")
+    assert social.risk_rank == SHIPPED.rank("medio")
     protocol.assess(case, "police_reassessment", "reassessment_review", "extremo")
     protocol.session.refresh(social)
-    assert social.risk_rank == risk_rank("extremo")  # still open, now sorted as extreme in worklists
+    assert social.risk_rank == SHIPPED.rank("extremo")  # still open, now sorted as extreme in worklists

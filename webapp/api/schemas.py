@@ -12,7 +12,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, pre_dump, validate
 
-from webapp.worklist.queries import DUE_WINDOWS, MAX_PER_PAGE, PER_PAGE, RISK_LEVELS, TABS
+from webapp.worklist.queries import DUE_WINDOWS, MAX_PER_PAGE, PER_PAGE, TABS
 
 SCOPES = TABS
 
@@ -82,7 +82,8 @@ class TaskListQuery(Schema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1))
     per_page = fields.Integer(load_default=PER_PAGE, validate=validate.Range(min=1, max=MAX_PER_PAGE))
     step = fields.String(validate=validate.Length(min=1, max=120), metadata={"description": "Element id."})
-    risk = fields.String(validate=validate.OneOf(RISK_LEVELS))
+    risk = fields.String(validate=validate.Regexp(r"\A[a-z][a-z0-9_]{0,31}\Z"),
+                         metadata={"description": "A level of the deployed risk scale (e.g. alto)."})
     due = fields.String(validate=validate.OneOf(DUE_WINDOWS))
     territory = fields.Integer(metadata={"description": "Territory id."})
 

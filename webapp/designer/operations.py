@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from engine import spiff
 from engine.errors import EngineError, Problem
-from engine.registry import latest_runnable, pinned_form
+from engine.levels import SHIPPED, current_levels, levels_json
+from engine.registry import filled_form, latest_runnable, pinned_form
 from engine.trial import example_data
 from forms import parse_form
 from webapp import forms_render
@@ -51,6 +52,8 @@ namespace="https://coordina.example/dmn">
 
 def skeleton(file_name: str) -> str:
     """Return the starting text of a new file of the designer."""
+    if file_name.endswith(".levels.json"):
+        return levels_json(SHIPPED)
     key, _, suffix = file_name.rpartition(".")
     if suffix == "bpmn":
         return BPMN_SKELETON.format(key=key)
@@ -63,22 +66,24 @@ def skeleton(file_name: str) -> str:
     return json.dumps(form, ensure_ascii=False, indent=2) + "\n"
 
 
-def preview(file_name: str, content: str) -> tuple[Markup | None, list[Problem]]:
-    """Render a form definition exactly as the task page does, or say why it cannot be used."""
+def preview(session: Session, file_name: str, content: str) -> tuple[Markup | None, list[Problem]]:
+    """Render a form definition exactly as the task page does (choices filled in), or say why it cannot be used."""
     form, problems = parse_form(file_name, content.encode("utf-8"))
     if form is None:
         return None, problems
-    return forms_render.render(form), []
+    return forms_render.render(filled_form(session, form)), []
 
 
 def default_scenario(session: Session, process_key: str, now: datetime) -> dict[str, Any]:
-    """A scenario to start from: the start form's required answers and a case at level medio."""
+    """A scenario to start from: the start form's required answers and a case at the scale's middle level."""
+    codes = current_levels(session).codes
+    case = {"risk_level": codes[len(codes) // 2]}  # medio on the shipped scale
     data: dict[str, Any] = {}
     try:
         definition = latest_runnable(session, process_key)
     except EngineError:
-        return {"case": {"risk_level": "medio"}, "data": {}, "steps": [], "advance": "PT0S"}
+        return {"case": case, "data": {}, "steps": [], "advance": "PT0S"}
     form = pinned_form(session, definition, spiff.start_properties(definition.bundle).get("form"))
     if form is not None:
         data = example_data(form, now)
-    return {"case": {"risk_level": "medio"}, "data": data, "steps": [], "advance": "PT0S"}
+    return {"case": case, "data": data, "steps": [], "advance": "PT0S"}

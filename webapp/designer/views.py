@@ -56,7 +56,8 @@ VENDOR = {
     "dmn-js": NODE_MODULES / "dmn-js" / "dist",
     "bpmn-js-i18n": NODE_MODULES / "bpmn-js-i18n" / "translations",
 }
-CONTENT_TYPES = {"process": "application/xml", "decision": "application/xml", "form": "application/json"}
+CONTENT_TYPES = {"process": "application/xml", "decision": "application/xml", "form": "application/json",
+                 "levels": "application/json"}
 UPLOAD_LIMIT = 5 * 1024 * 1024
 
 
@@ -164,7 +165,7 @@ def form_preview() -> ResponseReturnValue:
         body = FormPreview().load(request.get_json(silent=True) or {})
     except ValidationError as exc:
         return _json_error(400, _("Petición incorrecta."), fields=exc.messages)
-    html, problems = preview(request.args.get("file", "formulario.json"), body["content"])
+    html, problems = preview(db.session(), request.args.get("file", "formulario.json"), body["content"])
     return jsonify(html=str(html) if html is not None else None, problems=_problems(problems))
 
 

@@ -6,7 +6,7 @@ urgent first. Reasons, in the order they are shown:
 
 - `incident` / `complaint`: the new incident or complaint an extraordinary meeting was convened for;
 - `new`: the case was registered since the previous meeting;
-- `high_risk`: the case is at *alto* or *extremo*;
+- `high_risk`: the case is at a level the deployed risk scale flags `high` (*alto*, *extremo*);
 - `overdue_steps`: one of its protocol steps is past its deadline;
 - `level_changed`: its risk level changed since the previous meeting;
 - `inactivation`: it is proposed for inactivation (an open inactivation step or a running inactivation);
@@ -19,12 +19,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from engine.models.case import risk_rank
+from engine.levels import SHIPPED, RiskScale
 
 REASONS = ("incident", "complaint", "new", "high_risk", "overdue_steps", "level_changed", "inactivation",
            "open_agreement", "overdue_agreement", "manual")
 PINNED = ("incident", "complaint", "manual")  # reasons an item keeps whatever the rules say
-HIGH_LEVELS = ("alto", "extremo")
 
 
 @dataclass(frozen=True)
@@ -40,6 +39,7 @@ class AgendaFacts:
     open_agreements: frozenset[int] = frozenset()
     overdue_agreements: frozenset[int] = frozenset()
     pinned: Mapping[int, str] = field(default_factory=dict)  # case id -> incident | complaint | manual
+    scale: RiskScale = SHIPPED  # the deployed risk scale: which levels are high, and their order
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def case_reasons(facts: AgendaFacts, case_id: int) -> tuple[str, ...]:
         found.add(facts.pinned[case_id])
     if case_id in facts.new:
         found.add("new")
-    if facts.levels.get(case_id) in HIGH_LEVELS:
+    if facts.levels.get(case_id) in facts.scale.high:
         found.add("high_risk")
     if case_id in facts.overdue_steps:
         found.add("overdue_steps")
@@ -81,5 +81,5 @@ def build_agenda(facts: AgendaFacts) -> list[AgendaEntry]:
     """Return one entry per case with a reason: highest risk first, then the most reasons, then by reference."""
     candidates = set(facts.levels) | set(facts.pinned)
     entries = [AgendaEntry(case_id, reasons) for case_id in candidates if (reasons := case_reasons(facts, case_id))]
-    return sorted(entries, key=lambda e: (-risk_rank(facts.levels.get(e.case_id)), -len(e.reasons),
+    return sorted(entries, key=lambda e: (-facts.scale.rank(facts.levels.get(e.case_id)), -len(e.reasons),
                                           facts.references.get(e.case_id, ""), e.case_id))

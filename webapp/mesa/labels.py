@@ -42,5 +42,3 @@ RESOURCE_KIND_LABELS: dict[str, LazyString] = {
     "legal_aid": _l("Asistencia jurídica"),
     "other": _l("Otros recursos"),
 }
-LEVEL_LABELS: dict[str, LazyString] = {"extremo": _l("Extremo"), "alto": _l("Alto"), "medio": _l("Medio"),
-                                       "bajo": _l("Bajo")}

@@ -15,6 +15,7 @@ from flask_babel import format_datetime
 from flask_babel import gettext as _
 from fpdf import FPDF
 
+from webapp.levels import level_label
 from webapp.mesa import labels
 
 FONT_DIR = Path("/usr/share/fonts/truetype/liberation")
@@ -91,7 +92,7 @@ def minutes_pdf(content: Mapping[str, Any], digest: str, names: Mapping[int, str
         pdf.paragraph(_("Ningún caso en el orden del día."))
     for item in content["items"]:
         name = names.get(int(item["case_id"]))
-        level = labels.LEVEL_LABELS.get(item.get("risk_level") or "", _("Sin valorar"))
+        level = level_label(item.get("risk_level"))
         pdf.paragraph(f"{item['reference']}{f' — {name}' if name else ''} · {_('Nivel')}: {level}", bold=True, size=11)
         reasons = ", ".join(str(labels.REASON_LABELS.get(r, r)) for r in item["reasons"])
         pdf.paragraph(_("Motivos: %(reasons)s", reasons=reasons))

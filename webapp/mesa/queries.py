@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import Session
 
+from engine.levels import current_levels
 from engine.models import (
     Agency,
     AgendaItem,
@@ -27,7 +28,6 @@ from engine.models import (
     Territory,
     UserAccount,
 )
-from engine.models.case import risk_rank
 from engine.timing import parse_when_or_none
 from webapp.access import can_see_case, can_see_identity
 from webapp.auth.principal import ROLE_PROFESSIONAL, ROLE_SUPERVISOR, Principal
@@ -205,7 +205,7 @@ def agenda_facts(session: Session, mesa: Mesa, meeting: Meeting, now: datetime) 
         new=frozenset(case_id for case_id, _, _, created in cases if since < created <= now),
         overdue_steps=frozenset(overdue_steps & ids), level_changed=frozenset(changed & ids),
         inactivation=frozenset(inactivation & ids), open_agreements=frozenset(open_agreements & ids),
-        overdue_agreements=frozenset(overdue_agreements & ids), pinned=pinned,
+        overdue_agreements=frozenset(overdue_agreements & ids), pinned=pinned, scale=current_levels(session),
     )
 
 
@@ -217,7 +217,7 @@ def agenda_entries(session: Session, mesa: Mesa, meeting: Meeting, now: datetime
                             .join(Case, Case.id == AgendaItem.case_id)
                             .where(AgendaItem.meeting_id == meeting.id)).all()
     facts = AgendaFacts(levels={item.case_id: level for item, level, _ in items},
-                        references={item.case_id: ref for item, _, ref in items})
+                        references={item.case_id: ref for item, _, ref in items}, scale=current_levels(session))
     entries = [AgendaEntry(item.case_id, tuple(sorted({*(item.reasons or []), *([item.pinned] if item.pinned else [])},
                                                       key=_reason_order)))
                for item, _, _ in items]
@@ -229,7 +229,7 @@ def _reason_order(reason: str) -> int:
 
 
 def _rank(facts: AgendaFacts, case_id: int) -> int:
-    return risk_rank(facts.levels.get(case_id))
+    return facts.scale.rank(facts.levels.get(case_id))
 
 
 # --- Extraordinary meetings ---------------------------------------------------------------------

@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 
 LABELS = {"reasons": labels.REASON_LABELS, "attendance": labels.ATTENDANCE_LABELS, "kinds": labels.KIND_LABELS,
           "statuses": labels.STATUS_LABELS, "agreements": labels.AGREEMENT_LABELS, "outcomes": labels.OUTCOME_LABELS,
-          "transfers": labels.TRANSFER_LABELS, "levels": labels.LEVEL_LABELS}
+          "transfers": labels.TRANSFER_LABELS}
 
 
 @bp.app_context_processor

@@ -6,16 +6,15 @@ from typing import Any
 
 from flask_babel import gettext as _
 
+from webapp.levels import level_label, scale
 from webapp.supervision.queries import Board
 
-RISK_COLOURS = {"extremo": "#82071e", "alto": "#cf222e", "medio": "#bf8700", "bajo": "#1a7f37"}
 NEUTRAL, LATE, ON_TIME = "#8c959f", "#cf222e", "#5b2a86"
 
 
 def risk_label(level: str | None) -> str:
-    """Return the Spanish (or English) label of a risk level."""
-    labels = {"extremo": _("Extremo"), "alto": _("Alto"), "medio": _("Medio"), "bajo": _("Bajo")}
-    return str(labels.get(level or "", _("Sin valorar")))
+    """Return the label of a risk level in the page's language, from the deployed scale."""
+    return level_label(level)
 
 
 def chart_data(board: Board) -> dict[str, dict[str, Any]]:
@@ -42,7 +41,7 @@ def chart_data(board: Board) -> dict[str, dict[str, Any]]:
             "type": "doughnut",
             "labels": [risk_label(row.level) for row in board.risks],
             "datasets": [{"label": _("Casos en seguimiento"), "data": [row.cases for row in board.risks],
-                          "backgroundColor": [RISK_COLOURS.get(row.level or "", NEUTRAL) for row in board.risks]}],
+                          "backgroundColor": [scale().colour(row.level) or NEUTRAL for row in board.risks]}],
         },
         "on_time_by_step": {
             "type": "bar", "horizontal": True, "percent": True,

@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, and_, case, func, select, text
 from sqlalchemy.orm import Session
 
 from engine.calendar import MADRID
+from engine.levels import current_levels
 from engine.models import Agency, Case, OpenTask, UserAccount
 from engine.models.step_timing import StepTimingDay
 from engine.stats import histograms, pending_completions, report_day
@@ -314,9 +315,9 @@ def risk_levels(session: Session, territories: Iterable[int]) -> list[RiskCount]
         select(Case.risk_level, func.count()).where(_cases_in_scope(territories), Case.status == FOLLOWED_STATUS)
         .group_by(Case.risk_level)
     ).all()
-    order = ("extremo", "alto", "medio", "bajo")
+    rank = current_levels(session).rank  # 0 for unassessed cases and levels the scale no longer has
     return sorted((RiskCount(level, int(count)) for level, count in rows),
-                  key=lambda row: order.index(row.level) if row.level in order else len(order))
+                  key=lambda row: (-rank(row.level), row.level or ""))
 
 
 def step_timings(session: Session, territories: Iterable[int], days: int, now: datetime) -> list[StepTiming]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -9,12 +10,11 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Select, and_, case, func, select
 from sqlalchemy.orm import Session
 
+from engine.levels import current_levels
 from engine.models import Case, OpenTask, Territory, UserAccount
-from engine.models.case import risk_rank
 from webapp.auth.principal import Principal
 
 TABS = ("mine", "agency", "upcoming")
-RISK_LEVELS = ("extremo", "alto", "medio", "bajo")
 DUE_WINDOWS = ("overdue", "today", "week")
 PER_PAGE = 50
 MAX_PER_PAGE = 200
@@ -31,12 +31,12 @@ class Filters:
     territory: int | None = None
 
     @classmethod
-    def from_args(cls, args: Any) -> Filters:
-        """Read filters from request arguments, ignoring values that are not allowed."""
+    def from_args(cls, args: Any, risk_levels: Sequence[str]) -> Filters:
+        """Read filters from request arguments, ignoring values that are not allowed (levels: the scale's)."""
         territory = args.get("territory", "")
         return cls(
             step=args.get("step") or None,
-            risk=args.get("risk") if args.get("risk") in RISK_LEVELS else None,
+            risk=args.get("risk") if args.get("risk") in risk_levels else None,
             due=args.get("due") if args.get("due") in DUE_WINDOWS else None,
             territory=int(territory) if str(territory).isdigit() else None,
         )
@@ -109,11 +109,11 @@ def _segment(name: str, now: datetime) -> ColumnElement[bool]:
     return OpenTask.due_at.is_(None)
 
 
-def _filter(query: SelectT, filters: Filters, now: datetime) -> SelectT:
+def _filter(query: SelectT, filters: Filters, now: datetime, rank: int | None) -> SelectT:
     if filters.step:
         query = query.where(OpenTask.element_id == filters.step)
-    if filters.risk:
-        query = query.where(OpenTask.risk_rank == risk_rank(filters.risk))
+    if rank is not None:
+        query = query.where(OpenTask.risk_rank == rank)
     if filters.territory:
         query = query.where(OpenTask.case_id.in_(select(Case.id).where(Case.territory_id == filters.territory)))
     if filters.due == "overdue":
@@ -135,10 +135,12 @@ def worklist(
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     page = max(1, page)
     condition = _tab_condition(principal, tab, now)
+    # Tasks carry their case's rank in the deployed scale; a code not in the scale matches nothing.
+    rank = (current_levels(session).rank(filters.risk) or -1) if filters.risk else None
     sizes = session.execute(_filter(
         select(*[func.coalesce(func.sum(case((_segment(name, now), 1), else_=0)), 0) for name in SEGMENTS])
         .select_from(OpenTask).where(condition),
-        filters, now,
+        filters, now, rank,
     )).one()
     ids: list[int] = []
     skip = (page - 1) * per_page
@@ -152,7 +154,7 @@ def worklist(
             select(OpenTask.id).where(condition, _segment(name, now))
             .order_by(OpenTask.risk_rank.desc(), OpenTask.due_at, OpenTask.id)
             .limit(per_page - len(ids)).offset(skip),
-            filters, now,
+            filters, now, rank,
         )).scalars().all()
         skip = 0
     rows = session.execute(

@@ -8,11 +8,12 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from engine.levels import current_levels
 from engine.models import Territory
 from webapp import clock
 from webapp.audit import audit
 from webapp.extensions import db
-from webapp.worklist.queries import PER_PAGE, RISK_LEVELS, TABS, Filters, step_choices, tab_counts, worklist
+from webapp.worklist.queries import PER_PAGE, TABS, Filters, step_choices, tab_counts, worklist
 
 bp = Blueprint("worklist", __name__, template_folder="templates")
 
@@ -29,7 +30,8 @@ def index() -> ResponseReturnValue:
     tab = request.args.get("tab")
     if tab not in TABS:
         tab = "mine" if counts["mine"] else "agency"
-    filters = Filters.from_args(request.args)
+    scale = current_levels(db.session())
+    filters = Filters.from_args(request.args, scale.codes)
     page_number = int(request.args["page"]) if request.args.get("page", "").isdigit() else 1
     per_page = int(current_app.config.get("WORKLIST_PER_PAGE", PER_PAGE))
     page = worklist(db.session(), current_user, tab, filters, page=page_number, per_page=per_page, now=now)
@@ -39,7 +41,7 @@ def index() -> ResponseReturnValue:
     ).all()
     html = render_template(
         "worklist/index.html", tab=tab, counts=counts, page=page, filters=filters, tab_labels=TAB_LABELS,
-        due_labels=DUE_LABELS, risk_levels=RISK_LEVELS, steps=step_choices(db.session(), current_user),
+        due_labels=DUE_LABELS, risk_levels=tuple(reversed(scale.codes)), steps=step_choices(db.session(), current_user),
         territories=territories, back=request.full_path.rstrip("?"),
     )
     audit(db.session(), "worklist.read", detail={"tab": tab, "case_ids": sorted({row.case_id for row in page.rows})})
