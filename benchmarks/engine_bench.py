@@ -381,7 +381,8 @@ def start_followups(world: World, count: int, now: datetime) -> list[tuple[int, 
     tasks = []
     for _ in range(count):
         with world.factory() as session:
-            case, _ = start_case(session, territory_id=world.territory_id, process_key="followup", data={"reason": "periodic"},
+            case, _ = start_case(session, territory_id=world.territory_id, process_key="followup",
+                                 data={"reason": "periodic"},
                                  now=now, actor=world.actors["state_police"])
             session.commit()
             task = session.execute(select(OpenTask).where(

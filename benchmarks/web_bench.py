@@ -75,7 +75,8 @@ def build(app: Flask, cases: int, now: datetime) -> dict[str, int]:
         for number in range(min(cases, ENGINE_CASES)):
             start = now - timedelta(days=rng.randint(0, 70), hours=rng.randint(0, 23))
             level = LEVELS[number % len(LEVELS)]
-            case, _ = start_case(session, territory_id=territory.id, process_key="followup", data={"reason": "periodic"},
+            case, _ = start_case(session, territory_id=territory.id, process_key="followup",
+                                 data={"reason": "periodic"},
                                  now=start, actor=police)
             case.risk_level = level
             session.execute(update(OpenTask).where(OpenTask.case_id == case.id).values(risk_rank=SHIPPED.rank(level)))

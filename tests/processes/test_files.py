@@ -22,7 +22,9 @@ SPIFF = "{http://spiffworkflow.org/bpmn/schema/1.0/core}"
 
 
 # Every process of the shipped protocol (one file each): the dispatchers and every line of work.
-PROCESS_KEYS = ["agreement", "equality_followup", "followup", "forensic_report", "inactivation", "incident", "injury_report", "intake", "police_measures", "police_response", "protection_order", "safety_plan", "social_care"]
+PROCESS_KEYS = ["agreement", "equality_followup", "followup", "forensic_report", "inactivation", "incident",
+                "injury_report", "intake", "police_measures", "police_response", "protection_order", "safety_plan",
+                "social_care"]
 
 def _properties(element: etree._Element) -> dict[str, str]:
     path = f"{BPMN}extensionElements/{SPIFF}properties/{SPIFF}property"
@@ -119,4 +121,5 @@ def test_a_script_that_starts_a_process_that_does_not_exist_is_refused(session: 
     typo = followup.content.replace(b'start_process("police_measures"', b'start_process("police_measure"')
     checked = validate(session, [*[f for f in files if f is not followup], SourceFile("followup.bpmn", typo)])
     assert [(p.file, p.element_id, p.message) for p in checked.problems] == [
-        ("followup.bpmn", "followup_apply_level", "the script starts the process 'police_measure', which does not exist")]
+        ("followup.bpmn", "followup_apply_level",
+         "the script starts the process 'police_measure', which does not exist")]
