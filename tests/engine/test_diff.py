@@ -62,17 +62,17 @@ def test_bpmn_changes_name_the_element_and_what_changed_in_it() -> None:
 
 
 def test_a_step_moved_to_another_lane_and_a_changed_condition() -> None:
-    before = read("followup.bpmn")
-    after = (before.replace("<bpmn:flowNodeRef>social_services_followup</bpmn:flowNodeRef>", "")
-             .replace("<bpmn:flowNodeRef>equality_office_followup</bpmn:flowNodeRef>",
-                      "<bpmn:flowNodeRef>equality_office_followup</bpmn:flowNodeRef>"
-                      "<bpmn:flowNodeRef>social_services_followup</bpmn:flowNodeRef>"))
-    change = by_id(diff_definitions("process", before, after))["social_services_followup"]
-    assert Detail("lane", "Servicios sociales", "Oficina de igualdad") in change.details
+    before = read("protection_order.bpmn")
+    after = (before.replace("<bpmn:flowNodeRef>chase_court_hearing</bpmn:flowNodeRef>", "")
+             .replace("<bpmn:flowNodeRef>protection_order_hearing</bpmn:flowNodeRef>",
+                      "<bpmn:flowNodeRef>protection_order_hearing</bpmn:flowNodeRef>"
+                      "<bpmn:flowNodeRef>chase_court_hearing</bpmn:flowNodeRef>"))
+    change = by_id(diff_definitions("process", before, after))["chase_court_hearing"]
+    assert Detail("lane", "Coordinación de la Mesa", "Juzgado de violencia sobre la mujer") in change.details
 
 
 def test_a_removed_element_is_listed_with_what_it_was() -> None:
-    before = read("followup.bpmn")
+    before = read("equality_followup.bpmn")
     start = before.index('<bpmn:userTask id="equality_office_followup"')
     end = before.index("</bpmn:userTask>", start) + len("</bpmn:userTask>")
     changes = by_id(diff_definitions("process", before, before[:start] + before[end:]))

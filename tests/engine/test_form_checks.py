@@ -9,11 +9,13 @@ import pytest
 
 from engine.errors import TaskDataError
 from engine.execution import validated_data
+from engine.levels import SHIPPED
 from forms import FormCheck, FormDefinition, load_catalog, run_checks
 
 ROOT = Path(__file__).resolve().parents[2]
 RAISED = {"final_level": "alto", "especial_relevancia": False, "minors_at_risk": False}
 COMPUTED_MEDIO = {"computed_level": "medio"}
+LEVELS = SHIPPED.helpers()  # level_rank(...), as the engine passes the deployed scale to the checks
 
 
 @pytest.fixture(scope="module")
@@ -25,14 +27,15 @@ def risk_review() -> FormDefinition:
 
 @pytest.mark.parametrize("blank", [" ", "   ", "\t", " \n\t "])
 def test_a_raise_reason_of_only_spaces_is_refused_on_its_field(risk_review: FormDefinition, blank: str) -> None:
-    assert run_checks(risk_review, {**RAISED, "raise_reason": blank}, COMPUTED_MEDIO) == {
+    assert run_checks(risk_review, {**RAISED, "raise_reason": blank}, COMPUTED_MEDIO, LEVELS) == {
         "raise_reason": ["Indique el motivo para elevar el nivel."]}
 
 
 def test_the_engine_refuses_a_blank_raise_reason_whichever_way_the_answer_came(risk_review: FormDefinition) -> None:
     # The API posts JSON as is (the web form drops blank answers itself): the engine must refuse it.
     with pytest.raises(TaskDataError) as refused:
-        validated_data(risk_review, "risk_review", {**RAISED, "raise_reason": "  \n "}, COMPUTED_MEDIO, "the review")
+        validated_data(risk_review, "risk_review", {**RAISED, "raise_reason": "  \n "}, COMPUTED_MEDIO, "the review",
+                       helpers=LEVELS)
     assert refused.value.errors == {"raise_reason": ["Indique el motivo para elevar el nivel."]}
 
 
@@ -45,7 +48,9 @@ def test_the_engine_refuses_a_blank_raise_reason_whichever_way_the_answer_came(r
 def test_a_real_reason_or_no_raise_passes(
     risk_review: FormDefinition, answers: dict[str, Any], context: dict[str, Any]
 ) -> None:
-    assert validated_data(risk_review, "risk_review", answers, context, "the review") == answers
+    # What the process receives: the answers, plus the declared default of the optional flag left out.
+    assert validated_data(risk_review, "risk_review", answers, context, "the review", helpers=LEVELS) == {
+        **answers, "minors_vulnerable": False}
 
 
 def test_any_check_sees_text_of_only_spaces_as_empty() -> None:

@@ -119,6 +119,10 @@ def password_hash() -> str:
     return hash_password(PASSWORD)
 
 
+# The police measures the shipped police_measures table requires at level bajo.
+LOW_MEASURES = ["phone_contact", "self_protection_advice", "social_services_referral", "weapons_withdrawal"]
+
+
 @dataclass
 class Site:
     """The app with the real protocol, its agencies (by kind and territory) and users, on a fake clock."""
@@ -164,6 +168,19 @@ class Site:
             complete_task(db.session(), task.id, data, expected_version=task.version, now=self.clock.now(),
                           actor=self.actor(username))
             db.session.commit()
+
+    def settle_police_line(self, case_id: int) -> None:
+        """Do at once the police steps a detection starts beside the complaint: assessment at *bajo*, its review,
+        the measures and the safety plan (the police line then waits for its 60-day re-assessment)."""
+        from tests.processes.conftest import risk_answers  # the real protocol's answers, shared with its tests
+
+        self.complete(case_id, "police_risk_assessment", risk_answers("bajo"))
+        self.complete(case_id, "reassessment_review", {"final_level": "bajo", "especial_relevancia": False,
+                                                       "minors_at_risk": False})
+        self.complete(case_id, "apply_police_measures", {"measures_applied": LOW_MEASURES, "weapons_withdrawn": True})
+        self.complete(case_id, "personal_safety_plan", {
+            "agreed_on": self.clock.now().date().isoformat(), "emergency_contacts_set": True, "safe_places": True,
+            "self_protection_advice": True, "plan_summary": "Plan acordado."})
 
     def audit(self, action: str, **where: Any) -> list[AuditEvent]:
         """Return the audit events of an action (optionally filtered by column values), oldest first."""

@@ -119,6 +119,7 @@ def outbox(site: Site) -> list[OutboxEmail]:
 def open_police_case(site: Site, **detected: Any) -> tuple[int, datetime]:
     """Register a detection with a named victim; return the case and the police step's deadline."""
     case_id = site.open_case(detection(**detected), victim=VICTIM)
+    site.settle_police_line(case_id)  # the complaint (or the urgent intervention) is the police step left
     task = site.task(case_id, URGENT if detected.get("immediate_danger") else STEP)
     assert task.due_at is not None
     return case_id, task.due_at

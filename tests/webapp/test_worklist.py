@@ -7,6 +7,8 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
+from engine.actor import Actor
+from engine.execution import cancel_track
 from engine.levels import SHIPPED
 from engine.models import Case, OpenTask
 from tests.webapp.conftest import Site
@@ -24,6 +26,19 @@ def count(html: str, tab: str) -> int:
     match = re.search(rf'data-count="{tab}">(\d+)<', html)
     assert match, tab
     return int(match.group(1))
+
+
+def open_report_case(site: Site) -> int:
+    """Open a case whose only police step is the complaint: its police risk line and safety plan are stopped
+    (as an inactivation would), so each case puts exactly one row in the police worklist."""
+    case_id = site.open_case()
+    with site.app.app_context():
+        case = db.session.get_one(Case, case_id)
+        for track in ("police", "safety_plan"):
+            cancel_track(db.session(), case, track, now=site.clock.now(), actor=Actor.system("tests"), reason="test")
+        db.session.commit()
+    assert [step for step, task in site.tasks(case_id).items() if task.agency_kind == "state_police"] == [REPORT]
+    return case_id
 
 
 def reference(site: Site, case_id: int) -> str:
@@ -56,7 +71,7 @@ def test_the_worklist_needs_a_signed_in_user(site: Site) -> None:
 
 
 def test_without_tasks_of_my_own_the_page_opens_on_my_agency_with_counts(site: Site) -> None:
-    case_id = site.open_case()
+    case_id = open_report_case(site)
     task = site.task(case_id, REPORT)
     html = site.browser("policia").get("/").get_data(as_text=True)
     assert '<a href="/?tab=agency" aria-current="page">' in html
@@ -76,7 +91,7 @@ def test_without_tasks_of_my_own_the_page_opens_on_my_agency_with_counts(site: S
 
 
 def test_rows_come_overdue_first_then_by_risk_then_by_deadline(site: Site) -> None:
-    cases = {name: site.open_case() for name in ("late_low", "extreme_later", "high_soon", "extreme_soon", "hidden")}
+    cases = {name: open_report_case(site) for name in ("late_low", "extreme_later", "high_soon", "extreme_soon", "hidden")}
     set_task(site, cases["late_low"], risk="bajo", due_in=timedelta(hours=-1))
     set_task(site, cases["extreme_later"], risk="extremo", due_in=timedelta(days=2))
     set_task(site, cases["high_soon"], risk="alto", due_in=timedelta(hours=2))
@@ -96,7 +111,7 @@ def test_rows_come_overdue_first_then_by_risk_then_by_deadline(site: Site) -> No
 
 
 def test_filters_travel_in_the_url_and_keep_across_tabs(site: Site) -> None:
-    extreme, low = site.open_case(), site.open_case()
+    extreme, low = open_report_case(site), open_report_case(site)
     set_task(site, extreme, risk="extremo", due_in=timedelta(hours=3))
     set_task(site, low, risk="bajo", due_in=timedelta(hours=-2))
     browser = site.browser("policia")
@@ -116,7 +131,7 @@ def test_filters_travel_in_the_url_and_keep_across_tabs(site: Site) -> None:
 def test_long_lists_are_paged_and_pages_keep_the_filters(site: Site) -> None:
     site.app.config["WORKLIST_PER_PAGE"] = 2
     for _ in range(3):
-        site.open_case()
+        open_report_case(site)
     browser = site.browser("policia")
     first = browser.get("/?tab=agency&risk=").get_data(as_text=True)
     assert len(references(first)) == 2
@@ -129,7 +144,7 @@ def test_long_lists_are_paged_and_pages_keep_the_filters(site: Site) -> None:
 
 
 def test_claim_from_my_agency_and_release_from_my_tasks_come_back_to_the_same_list(site: Site) -> None:
-    case_id = site.open_case()
+    case_id = open_report_case(site)
     task = site.task(case_id, REPORT)
     browser = site.browser("policia")
     back = "/?tab=agency&risk=&due=overdue"
@@ -152,7 +167,7 @@ def test_claim_from_my_agency_and_release_from_my_tasks_come_back_to_the_same_li
 
 
 def test_a_claim_never_redirects_off_site(site: Site) -> None:
-    task = site.task(site.open_case(), REPORT)
+    task = site.task(open_report_case(site), REPORT)
     response = site.browser("policia").post(f"/tareas/{task.id}/reclamar",
                                             {"version": task.version, "next": "//evil.example/"})
     assert response.headers["Location"] == f"/tareas/{task.id}"
