@@ -31,10 +31,11 @@ POLICE, SOCIAL = ("state_police", "here"), ("social_services", "here")
 class History:
     """Three cases here and one there, driven with the fake clock (T0 = Monday 2026-03-02 09:00 UTC).
 
-    Complaint steps (due T0+24h) done at T0+2h, T0+20h and T0+30h: 22 h early, 4 h early, 6 h late.
-    At T0+30h the first case's risk assessment (due T0+26h) is 4 h overdue and claimed by policia2;
-    the third's (due T0+54h) is claimed by policia; the second is assessed "medio" at once (14 h
-    early) and reviewed (4 h early), which opens its protection steps. Madrid's case is overdue too.
+    Each detection starts the complaint and the risk assessment (both due T0+24h), the safety plan and the
+    care plan at once. Complaint steps done at T0+2h, T0+20h and T0+30h: 22 h early, 4 h early, 6 h late.
+    The second case is assessed "medio" with its complaint (4 h early) and reviewed at once (4 h early),
+    which starts its measures. At T0+30h the first and third cases' assessments are 6 h overdue, claimed
+    by policia2 and policia. Madrid's case is overdue too.
     """
 
     site: Site
@@ -57,8 +58,9 @@ def history(site: Site) -> History:
     for case_id, hours in zip(cases, (2, 18, 10), strict=True):
         site.clock.advance(timedelta(hours=hours))
         site.complete(case_id, "police_report_to_court", COMPLAINT)
-    site.complete(cases[1], "police_risk_assessment", risk_answers("medio"))
-    site.complete(cases[1], "reassessment_review", REVIEW)
+        if case_id == cases[1]:  # the second is assessed with its complaint, 4 h early, and reviewed at once
+            site.complete(cases[1], "police_risk_assessment", risk_answers("medio"))
+            site.complete(cases[1], "reassessment_review", REVIEW)
     for case_id, username in ((cases[0], "policia2"), (cases[2], "policia")):
         task = site.task(case_id, "police_risk_assessment")
         with site.app.app_context():
@@ -88,23 +90,23 @@ def reference(history: History, case_id: int) -> str:
 def test_overdue_steps_are_counted_by_agency_and_by_step_and_listed_with_days_late(history: History) -> None:
     site, data = history.site, read_board(history)
     police = site.agencies[POLICE]
-    assert [(row.agency_id, row.overdue) for row in data.agencies if row.overdue] == [(police, 1)]
-    assert [(row.element_id, row.overdue) for row in data.steps if row.overdue] == [("police_risk_assessment", 1)]
-    assert data.late_total == 1
-    [late] = data.late
-    assert (late.case_id, late.element_id, late.agency_id) == (history.first, "police_risk_assessment", police)
-    assert late.due_at == site.clock.now() - timedelta(hours=4)
-    assert late.days_late == pytest.approx(0.2)
+    assert [(row.agency_id, row.overdue) for row in data.agencies if row.overdue] == [(police, 2)]
+    assert [(row.element_id, row.overdue) for row in data.steps if row.overdue] == [("police_risk_assessment", 2)]
+    assert data.late_total == 2
+    assert [(late.case_id, late.element_id, late.agency_id) for late in data.late] == [
+        (history.first, "police_risk_assessment", police), (history.third, "police_risk_assessment", police)]
+    assert {late.due_at for late in data.late} == {site.clock.now() - timedelta(hours=6)}
+    assert [late.days_late for late in data.late] == [pytest.approx(0.2)] * 2
 
 
 def test_load_counts_open_steps_per_agency_and_professional_with_the_overdue_ones(history: History) -> None:
     site, data = history.site, read_board(history)
     load = {row.agency_id: (row.open, row.overdue, row.unassigned) for row in data.agencies}
-    # Police: two risk assessments (both claimed), the second case's measures and safety plan.
-    assert load[site.agencies[POLICE]] == (4, 1, 2)
-    assert load[site.agencies[SOCIAL]] == (1, 0, 1)  # the social assessment and care plan
+    # Police: two risk assessments (both claimed, both late), the second case's measures, three safety plans.
+    assert load[site.agencies[POLICE]] == (6, 2, 4)
+    assert load[site.agencies[SOCIAL]] == (3, 0, 3)  # each case's social assessment and care plan, from detection
     people = {row.user_id: (row.open, row.overdue) for row in data.professionals}
-    assert people == {site.users["policia2"]: (1, 1), site.users["policia"]: (1, 0)}
+    assert people == {site.users["policia2"]: (1, 1), site.users["policia"]: (1, 1)}
 
 
 def test_cases_are_counted_by_risk_level(history: History) -> None:
@@ -113,11 +115,15 @@ def test_cases_are_counted_by_risk_level(history: History) -> None:
 
 
 def test_reassessments_due_within_seven_days_are_listed_soonest_first(history: History) -> None:
-    site, data = history.site, read_board(history)
+    site = history.site
+    assert read_board(history).reassessments_total == 0  # the late first assessments are late steps, not "due soon"
+    assessed_at = site.clock.now() - timedelta(hours=10)  # the second case, assessed "medio" at T0+20h
+    site.clock.advance(timedelta(days=25))
+    data = read_board(history)
     assert data.reassessments_total == 1
     [due] = data.reassessments
-    assert (due.case_id, due.due_at) == (history.third, site.clock.now() + timedelta(hours=24))
-    site.clock.advance(timedelta(days=2))  # it is overdue now: a late step, no longer "due soon"
+    assert (due.case_id, due.due_at) == (history.second, assessed_at + timedelta(days=30))
+    site.clock.advance(timedelta(days=6))  # it is overdue now: a late step, no longer "due soon"
     assert read_board(history).reassessments_total == 0
 
 
@@ -129,7 +135,7 @@ def test_step_timings_give_on_time_share_median_and_90th_percentile_against_the_
     # Deltas -22 h, -4 h, +6 h: median -4 h; 90th percentile -4 + 0.8 x 10 = +4 h (interpolated).
     assert (complaint.median_hours, complaint.p90_hours) == (-4.0, 4.0)
     assessment = timings["police_risk_assessment"]
-    assert (assessment.completed, assessment.on_time, assessment.median_hours) == (1, 1, -14.0)
+    assert (assessment.completed, assessment.on_time, assessment.median_hours) == (1, 1, -4.0)
     assert timings["reassessment_review"].median_hours == -4.0
 
 
@@ -184,8 +190,8 @@ def test_the_page_embeds_each_charts_data_beside_its_table(history: History) -> 
     assert set(charts) == {"overdue_by_agency", "load_by_agency", "risk_levels", "on_time_by_step"}
     for name in charts:
         assert f'data-chart="{name}"' in html
-    assert charts["overdue_by_agency"]["datasets"][0]["data"] == [1]
-    assert charts["load_by_agency"]["datasets"][1]["data"] == [1, 0]  # overdue: police, then social services
+    assert charts["overdue_by_agency"]["datasets"][0]["data"] == [2]
+    assert charts["load_by_agency"]["datasets"][1]["data"] == [2, 0]  # overdue: police, then social services
     assert "/vendor/chart.js/chart.umd.min.js" in html
     with history.site.browser("policia.jefa").get("/vendor/chart.js/chart.umd.min.js") as bundle:
         assert bundle.status_code == 200
@@ -213,15 +219,16 @@ def test_csv_exports_the_late_steps_without_identifying_data(history: History) -
     assert response.headers["Content-Disposition"] == 'attachment; filename="supervision-late_steps.csv"'
     header, *rows = rows_of(response.get_data(as_text=True))
     assert header == ["Caso", "Paso", "Organismo", "Plazo", "Días de retraso"]
-    assert rows == [[reference(history, history.first), "Valoración policial del riesgo",
-                     "Policía estatal (Guardia Civil / Policía Nacional) de Vegas Bajas", "2026-03-03T12:00+01:00",
-                     "0.2"]]
+    assert rows == [[reference(history, case_id), "Valoración policial del riesgo",
+                     "Policía estatal (Guardia Civil / Policía Nacional) de Vegas Bajas", "2026-03-03T10:00+01:00",
+                     "0.2"] for case_id in (history.first, history.third)]
     [event] = site.audit("supervision.read", user_id=site.users["policia.jefa"])
-    assert event.detail == {"view": "export", "table": "late_steps", "case_ids": [history.first]}
+    assert event.detail == {"view": "export", "table": "late_steps", "case_ids": [history.first, history.third]}
 
 
 def test_every_table_exports_with_the_filters_of_the_board(history: History) -> None:
     browser = history.site.browser("policia.jefa")
+    history.site.clock.advance(timedelta(days=25))  # the second case's re-assessment is due within a week
     tables = ("overdue_by_agency", "overdue_by_step", "late_steps", "load_by_agency", "load_by_professional",
               "risk_levels", "reassessments", "step_timing")
     for name in tables:
@@ -241,7 +248,7 @@ def test_csv_cells_that_look_like_formulas_are_quoted(history: History) -> None:
                            .values(name='=HYPERLINK("http://x.example","clic")'))
         db.session.commit()
     text = site.browser("policia.jefa").get("/supervision/export/overdue_by_agency.csv").get_data(as_text=True)
-    assert rows_of(text)[1] == ['\'=HYPERLINK("http://x.example","clic")', "1"]
+    assert rows_of(text)[1] == ['\'=HYPERLINK("http://x.example","clic")', "2"]
     for cell in ("=1+2", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
         assert safe_cell(cell) == "'" + cell
     assert (safe_cell("Caso 1"), safe_cell(-4.0), safe_cell(None)) == ("Caso 1", -4.0, "")
