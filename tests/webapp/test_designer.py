@@ -94,12 +94,12 @@ def test_a_stale_draft_save_answers_409_and_keeps_the_other_save(site: Site) -> 
 
 
 def _outside_lane() -> bytes:
-    text = (PROCESSES / "followup.bpmn").read_text(encoding="utf-8")
+    text = (PROCESSES / "social_care.bpmn").read_text(encoding="utf-8")
     return text.replace("<bpmn:flowNodeRef>social_services_followup</bpmn:flowNodeRef>", "").encode()
 
 
 def _missing_form() -> bytes:
-    text = (PROCESSES / "followup.bpmn").read_text(encoding="utf-8")
+    text = (PROCESSES / "social_care.bpmn").read_text(encoding="utf-8")
     return text.replace('name="form" value="followup_social"', 'name="form" value="followup_vecinal"').encode()
 
 
@@ -110,8 +110,8 @@ def _missing_form() -> bytes:
         ("followup.bpmn", b'<?xml version="1.0"?><definitions xmlns="http://example.com/not-bpmn" id="x"/>',
          "not a BPMN 2.0 file"),
         ("reassessment_period.dmn", (PROCESSES / "followup.bpmn").read_bytes(), "not a DMN file"),
-        ("followup.bpmn", _outside_lane(), "user task is outside any lane"),
-        ("followup.bpmn", _missing_form(), "form &#39;followup_vecinal&#39; does not exist"),
+        ("social_care.bpmn", _outside_lane(), "user task is outside any lane"),
+        ("social_care.bpmn", _missing_form(), "form &#39;followup_vecinal&#39; does not exist"),
         ("followup.bpmn", b'<?xml version="1.0"?>\n<!DOCTYPE d [<!ENTITY % x SYSTEM "file:///dev/zero"> %x;]>\n<d/>',
          "declares a DOCTYPE"),
         ("../../etc/passwd.json", b"{}", "missing &#39;title&#39;"),
@@ -134,7 +134,7 @@ def test_a_broken_or_hostile_upload_is_refused_clearly_and_changes_nothing(
 
 def test_the_refusals_name_the_element_and_line(site: Site) -> None:
     designer = site.browser("disenadora")
-    html = upload(designer, "followup.bpmn", _outside_lane()).get_data(as_text=True)
+    html = upload(designer, "social_care.bpmn", _outside_lane()).get_data(as_text=True)
     assert "<code>social_services_followup</code>" in html
     assert "user task is outside any lane" in html
     lines = _outside_lane().decode().splitlines()

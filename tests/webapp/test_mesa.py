@@ -451,8 +451,9 @@ def test_a_transfer_moves_the_open_steps_and_the_access_and_keeps_the_history(wo
     assert (moved.agency_id, moved.assignee_id, moved.territory_id) == (police_there, None, site.territories["there"])
     with site.app.app_context():  # the supervisor's board counts the step where the case is now
         places = [site.territories["here"], site.territories["there"]]
+        # The assessment and the safety plan, both started at the detection, moved with the case.
         assert {row.agency_id: row.open for row in open_step_counts(db.session(), places, site.clock.now())[0]}[
-            police_there] == 1
+            police_there] == 2
     madrid = world.browser("policia.madrid")
     assert madrid.get(f"/casos/{case_id}").status_code == 200
     assert "Valoración policial del riesgo" in madrid.get("/", query_string={"tab": "agency"}).get_data(as_text=True)

@@ -39,6 +39,11 @@ class OpenStep:
     overdue: bool
     form: str | None
 
+    @property
+    def agency_group(self) -> str:
+        """Group steps by agency on the case page; a step no agency of the territory can do groups under ""."""
+        return self.agency_name or ""
+
 
 @dataclass(frozen=True)
 class TimelineEntry:

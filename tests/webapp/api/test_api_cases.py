@@ -62,8 +62,12 @@ def test_the_case_shows_status_steps_and_history_and_is_audited(api: ApiWorld) -
     case = response.get_json()
     assert (case["id"], case["status"], case["risk_level"]) == (case_id, "active", None)
     assert case["territory"] == {"id": api.territories["here"], "name": "Mancomunidad Vegas Bajas"}
-    [step] = case["open_tasks"]
-    assert step["element_id"] == "police_report_to_court"
+    steps = {task["element_id"]: task for task in case["open_tasks"]}
+    # Every line of work starts at the detection: the complaint, the assessment and the safety plan for the police,
+    # the care plan for social services, the equality office's follow-up.
+    assert {"police_report_to_court", "police_risk_assessment", "personal_safety_plan",
+            "social_assessment_care_plan", "equality_office_followup"} <= set(steps)
+    step = steps["police_report_to_court"]
     assert step["agency"]["id"] == api.agencies["police"]
     assert step["overdue"] is False
     assert step["due_at"].endswith("+00:00")
