@@ -35,7 +35,8 @@ def open_report_case(site: Site) -> int:
     with site.app.app_context():
         case = db.session.get_one(Case, case_id)
         for track in ("police", "safety_plan"):
-            cancel_track(db.session(), case, track, now=site.clock.now(), actor=Actor.system("tests"), reason="test")
+            cancel_track(db.session(), case, track, now=site.clock.now(), actor=Actor.system("tests"),
+                         reason="test")
         db.session.commit()
     assert [step for step, task in site.tasks(case_id).items() if task.agency_kind == "state_police"] == [REPORT]
     return case_id
