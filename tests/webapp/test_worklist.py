@@ -92,7 +92,8 @@ def test_without_tasks_of_my_own_the_page_opens_on_my_agency_with_counts(site: S
 
 
 def test_rows_come_overdue_first_then_by_risk_then_by_deadline(site: Site) -> None:
-    cases = {name: open_report_case(site) for name in ("late_low", "extreme_later", "high_soon", "extreme_soon", "hidden")}
+    names = ("late_low", "extreme_later", "high_soon", "extreme_soon", "hidden")
+    cases = {name: open_report_case(site) for name in names}
     set_task(site, cases["late_low"], risk="bajo", due_in=timedelta(hours=-1))
     set_task(site, cases["extreme_later"], risk="extremo", due_in=timedelta(days=2))
     set_task(site, cases["high_soon"], risk="alto", due_in=timedelta(hours=2))
