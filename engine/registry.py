@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 from engine import spiff
 from engine.assignment import known_kinds, lane_kind
 from engine.errors import DefinitionError, NotFoundError, Problem
+from engine.invariants import SUFFIX as INVARIANTS_SUFFIX
+from engine.invariants import Invariant, check_references, forget_cached_invariants, parse_invariants
 from engine.models import Definition
 from engine.validation import check_sources
 from engine.xmlsafe import parse_xml
@@ -30,6 +32,8 @@ ORIGIN_FILES, ORIGIN_DESIGNER, ORIGIN_UPLOAD = "files", "designer", "upload"
 def definition_kind(file_name: str) -> str:
     """Tell the kind of definition a file holds from its name: process, decision or form."""
     suffix = Path(file_name).suffix.lower()
+    if file_name.lower().endswith(INVARIANTS_SUFFIX):
+        return "invariants"  # what must always hold of a case (engine/invariants.py)
     if suffix not in KIND_OF_SUFFIX:
         raise ValueError(f"{file_name}: not a .bpmn, .dmn or .json file")
     return KIND_OF_SUFFIX[suffix]
@@ -45,7 +49,8 @@ class SourceFile:
     @property
     def kind(self) -> str:
         """Tell 'bpmn', 'dmn' or 'form' from the file name."""
-        return {"process": "bpmn", "decision": "dmn", "form": "form"}[definition_kind(self.name)]
+        return {"process": "bpmn", "decision": "dmn", "form": "form", "invariants": "invariants"}[
+            definition_kind(self.name)]
 
 
 @dataclass
@@ -69,10 +74,11 @@ class Validation:
     decisions: dict[str, tuple[str, str, str]]  # decision id -> (name, file name, source)
     forms: dict[str, tuple[FormDefinition, str, str]]  # form name -> (form, file name, source)
     problems: list[Problem]
+    invariants: dict[str, tuple[list[Invariant], str]] = field(default_factory=dict)  # file -> (parsed, source)
 
 
 def read_directory(*directories: Path) -> list[SourceFile]:
-    """Read every .bpmn, .dmn and .json file of the directories, sorted by name."""
+    """Read every .bpmn, .dmn and .json file (forms, *.invariants.json) of the directories, sorted by name."""
     paths = sorted(
         (path for directory in directories for suffix in KIND_OF_SUFFIX for path in directory.glob(f"*{suffix}")),
         key=lambda path: path.name,
@@ -89,8 +95,14 @@ def validate(session: Session, files: Sequence[SourceFile]) -> Validation:
     bpmn: dict[str, etree._ElementTree] = {}
     dmn: dict[str, etree._ElementTree] = {}
     forms: dict[str, tuple[FormDefinition, str, str]] = {}
+    invariants: dict[str, tuple[list[Invariant], str]] = {}
     for name, content in sorted(sources.items()):
         kind = definition_kind(name)
+        if kind == "invariants":
+            parsed, found = parse_invariants(name, content)
+            problems.extend(found)
+            invariants[name] = (parsed, content.decode("utf-8", errors="replace"))
+            continue
         if kind == "form":
             form, found = parse_form(name, content)
             problems.extend(found)
@@ -106,7 +118,7 @@ def validate(session: Session, files: Sequence[SourceFile]) -> Validation:
     usable = {name: form for name, (form, _file, _source) in forms.items()}
     problems.extend(check_sources(bpmn, dmn, forms=usable, kinds=known_kinds(session)))
     if problems:
-        return Validation({}, {}, forms, problems)
+        return Validation({}, {}, forms, problems, invariants)
     processes, parse_problems = spiff.parse_definitions(bpmn, dmn)
     problems.extend(parse_problems)
     decisions = {
@@ -116,7 +128,31 @@ def validate(session: Session, files: Sequence[SourceFile]) -> Validation:
         for name, tree in dmn.items()
         for decision in tree.getroot().iterfind("{*}decision")
     }
-    return Validation(processes, decisions, forms, problems)
+    problems.extend(_check_invariants(invariants, processes, dmn))
+    return Validation(processes, decisions, forms, problems, invariants)
+
+
+def _check_invariants(
+    invariants: Mapping[str, tuple[list[Invariant], str]], processes: Mapping[str, spiff.ParsedProcess],
+    dmn: Mapping[str, etree._ElementTree],
+) -> list[Problem]:
+    """Check what the invariants files name against the processes and decisions, and ids across files."""
+    steps = {task.element_id for parsed in processes.values() for task in parsed.user_tasks}
+    outputs = {
+        decision.get("id", ""): {out.get("name") or out.get("label") or "" for out in decision.iterfind(".//{*}output")}
+        for tree in dmn.values() for decision in tree.getroot().iterfind("{*}decision")
+    }
+    problems: list[Problem] = []
+    owner: dict[str, str] = {}
+    for file_name, (parsed, _source) in sorted(invariants.items()):
+        problems.extend(check_references(file_name, parsed, steps=steps, decisions=outputs))
+        for invariant in parsed:
+            if invariant.id in owner:
+                problems.append(Problem(
+                    file=file_name, element_id=invariant.id,
+                    message=f"invariant {invariant.id}: the id is also used in {owner[invariant.id]}"))
+            owner.setdefault(invariant.id, file_name)
+    return problems
 
 
 def deploy(
@@ -153,6 +189,9 @@ def deploy(
     for key, (name, file_name, source) in sorted(checked.decisions.items()):
         decision_hashes[key] = _sha(source)
         store("decision", key, name, file_name, decision_hashes[key], source)
+    for file_name, (_parsed, source) in sorted(checked.invariants.items()):
+        key = file_name[: -len(INVARIANTS_SUFFIX)]
+        store("invariants", key, key, file_name, _sha(source), source)
     sources = current_sources(session) | {f.name: f.content for f in files}
     for key, parsed in sorted(checked.processes.items()):
         source = sources[parsed.file_name].decode("utf-8")
@@ -369,6 +408,7 @@ _FORM_CACHE: dict[tuple[str, int], FormDefinition] = {}
 
 def forget_cached_definitions(definition_ids: Iterable[int] | None = None) -> None:
     """Drop cached definitions: all of them (a wiped database), or some ids (rolled back, so reusable)."""
+    forget_cached_invariants()  # keyed by definition ids, which a wiped database hands out again
     if definition_ids is None:
         _RUNNABLE_CACHE.clear()
         _FORM_CACHE.clear()
