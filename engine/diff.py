@@ -51,6 +51,8 @@ def diff_definitions(kind: str, before: str, after: str) -> list[Change]:
         return _compare(_dmn_elements(before), _dmn_elements(after))
     if kind == "form":
         return _compare(_form_elements(before), _form_elements(after))
+    if kind == "invariants":
+        return _compare(_invariant_elements(before), _invariant_elements(after))
     raise ValueError(f"unknown definition kind {kind!r}")
 
 
@@ -196,6 +198,16 @@ def _form_elements(source: str) -> dict[str, _Element]:
                       {"field": str(check.get("field", "")), "expression": str(check.get("expression", "")),
                        "message": str(check.get("message", ""))})
     return found
+
+
+# --- Invariants ---------------------------------------------------------------------------------
+def _invariant_elements(source: str) -> dict[str, _Element]:
+    raw: dict[str, Any] = json.loads(source)
+    return {
+        str(item.get("id", "")): ("invariant", str(item.get("title", "")),
+                                  {key: _show(value) for key, value in item.items() if key != "id"})
+        for item in raw.get("invariants") or [] if isinstance(item, dict)
+    }
 
 
 def _show(value: Any) -> str:

@@ -40,16 +40,18 @@ from engine.xmlsafe import MAX_XML_BYTES, parse_xml
 # File names a draft may have: plain names, no folders; a form's name is also what steps refer to.
 _FILE_NAME = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_.-]{0,150}\.(bpmn|dmn|json)\Z")
 _FORM_NAME = re.compile(r"\A[a-z][a-z0-9_]{0,80}\.json\Z")
+_INVARIANTS_NAME = re.compile(r"\A[a-z][a-z0-9_]{0,80}\.invariants\.json\Z")
 
 
 def check_file_name(file_name: str) -> str:
     """Return a safe draft file name or raise DefinitionError saying what a valid one looks like."""
     name = PurePath(file_name.replace("\\", "/")).name
-    if not _FILE_NAME.match(name) or (name.endswith(".json") and not _FORM_NAME.match(name)):
+    json_name = _FORM_NAME.match(name) or _INVARIANTS_NAME.match(name)
+    if not _FILE_NAME.match(name) or (name.endswith(".json") and not json_name):
         raise DefinitionError([Problem(
             file=name or file_name,
             message="file name refused: use letters, digits, '_', '-' and '.' ending in .bpmn, .dmn or .json "
-                    "(a form's name, lowercase with '_', is what the steps refer to)",
+                    "(a form's name, lowercase with '_', is what the steps refer to; invariants: name.invariants.json)",
         )])
     return name
 
@@ -168,7 +170,7 @@ def upload_file(
     """
     file_name = check_file_name(file_name)
     kind = definition_kind(file_name)
-    if kind != "form":
+    if kind in ("process", "decision"):
         tree = parse_xml(content, filename=file_name)
         _check_namespace(file_name, kind, tree)
         file_name = _file_defining(session, file_name, kind, tree)

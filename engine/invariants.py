@@ -553,10 +553,7 @@ def repair(
     invariant = next((i for i in invariants if i.id == violation.invariant_id), None)
     if invariant is None or not violation.repairable or "repair" not in invariant.raw:
         return None
-    query = select(Case).where(Case.id == violation.case_id).execution_options(populate_existing=True)
-    if is_postgresql(session):
-        query = query.with_for_update(skip_locked=True, of=Case)
-    locked = session.execute(query).scalar_one_or_none()
+    locked = lock_case_or_skip(session, violation.case_id)
     if locked is None:
         return None
     still = find_violations(session, now, [invariant], case_ids=[locked.id])
@@ -569,6 +566,17 @@ def repair(
     from engine.execution import start_process  # execution imports the registry, which imports this module
 
     return start_process(session, locked, key, dict(declared.get("data") or {}), now=now, actor=actor)
+
+
+def lock_case_or_skip(session: Session, case_id: int) -> Case | None:
+    """Load a case freshly and lock it; None when another transaction holds it (PostgreSQL, SKIP LOCKED).
+
+    SQLite needs no row lock: every transaction already holds the write lock (BEGIN IMMEDIATE).
+    """
+    query = select(Case).where(Case.id == case_id).execution_options(populate_existing=True)
+    if is_postgresql(session):
+        query = query.with_for_update(skip_locked=True, of=Case)
+    return session.execute(query).scalar_one_or_none()
 
 
 def _busy(session: Session, case_id: int, process_key: str) -> bool:

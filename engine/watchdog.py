@@ -3,10 +3,12 @@
 A violation is recorded once per episode: the first pass that finds it inserts its `open_violation`
 row (case, invariant, kind), writes `invariant_violated` to the case history and tells the supervisors
 of the agency whose step is at stake and the Mesa's coordination; later passes that still find it
-only try the repair again. When a pass no longer finds it, the row goes and the episode ends.
+only try the repair again. The episode ends when the repair succeeds or a pass no longer finds it.
 
-Several workers may run it at once: the row's primary key lets one insert win (the others record
-nothing), and the repair locks the case (SKIP LOCKED on PostgreSQL) and looks again under the lock.
+Several workers may run it at once: each violation is handled under its case's lock (SKIP LOCKED on
+PostgreSQL: a case another worker holds is left to it) and looked for again under the lock, so a
+violation another worker repaired meanwhile is neither recorded nor repaired twice; the row's primary
+key backs that up.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from engine.actor import Actor
 from engine.db import is_postgresql
-from engine.invariants import Invariant, Violation, find_violations, repair
+from engine.invariants import Invariant, Violation, find_violations, lock_case_or_skip, repair
 from engine.models import Case, Notification, OpenTask, OpenViolation, ProcessInstance
 from engine.notifications import Recipients
 from engine.persistence import record
@@ -41,6 +43,7 @@ class Handled:
 
     recorded: bool = False
     repaired: bool = False
+    skipped: bool = False  # another worker holds the case
     error: str | None = None
     notifications: list[Notification] = field(default_factory=list)
 
@@ -67,10 +70,21 @@ def handle_violation(
     session: Session, violation: Violation, invariants: Sequence[Invariant], now: datetime,
     recipients: Recipients,
 ) -> Handled:
-    """Record a violation (first time of its episode only), repair it if it can be, and tell the people."""
+    """Record a violation (first time of its episode only), repair it if it can be, and tell the people.
+
+    Works under the case's lock on what is true now: the violation may have been repaired meanwhile.
+    """
     handled = Handled()
     actor = Actor.system(WATCHDOG)
     invariant = next(i for i in invariants if i.id == violation.invariant_id)
+    if lock_case_or_skip(session, violation.case_id) is None:
+        handled.skipped = True
+        return handled
+    fresh = [v for v in find_violations(session, now, [invariant], case_ids=[violation.case_id])
+             if v.kind == violation.kind]
+    if not fresh:
+        return handled
+    violation = fresh[0]
     handled.recorded = _open_episode(session, violation, now)
     if handled.recorded:
         case = session.get(Case, violation.case_id)
@@ -97,6 +111,10 @@ def handle_violation(
             log.warning("watchdog: the repair of %s in case %s failed: %s", violation.invariant_id,
                         violation.case_id, type(exc).__name__)
     handled.repaired = started is not None
+    if handled.repaired:  # the episode ends with its repair; a new gap later is a new episode
+        session.execute(delete(OpenViolation).where(
+            OpenViolation.case_id == violation.case_id, OpenViolation.invariant_id == violation.invariant_id,
+            OpenViolation.kind == violation.kind))
     if handled.recorded:
         task = _task_about(session, violation, started)
         if task is not None:

@@ -56,7 +56,8 @@ VENDOR = {
     "dmn-js": NODE_MODULES / "dmn-js" / "dist",
     "bpmn-js-i18n": NODE_MODULES / "bpmn-js-i18n" / "translations",
 }
-CONTENT_TYPES = {"process": "application/xml", "decision": "application/xml", "form": "application/json"}
+CONTENT_TYPES = {"process": "application/xml", "decision": "application/xml", "form": "application/json",
+                 "invariants": "application/json"}
 UPLOAD_LIMIT = 5 * 1024 * 1024
 
 
