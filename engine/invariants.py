@@ -311,29 +311,35 @@ def _applies(raw: Mapping[str, Any], only: list[int] | None) -> list[ColumnEleme
     return where
 
 
+# (database, decision version, output, input, level) -> period: versions never change.
+_PERIODS: dict[tuple[str, int, str, str, str], timedelta | None] = {}
+
+
 class _Periods:
-    """The periods a decision gives per level, each evaluated once per check."""
+    """The periods the newest version of a decision gives per level: evaluated once per version and level."""
 
     def __init__(self, session: Session) -> None:
         self._session = session
-        self._sources: dict[str, str | None] = {}
-        self._values: dict[tuple[str, str, str, str], timedelta | None] = {}
+        self._url = str(session.get_bind().engine.url)
+        self._versions: dict[str, int | None] = {}
 
     def of(self, decision: str, output: str, input_name: str, level: str) -> timedelta | None:
-        key = (decision, output, input_name, level)
-        if key not in self._values:
-            self._values[key] = self._evaluate(decision, output, input_name, level)
-        return self._values[key]
-
-    def _evaluate(self, decision: str, output: str, input_name: str, level: str) -> timedelta | None:
-        if decision not in self._sources:
-            self._sources[decision] = self._session.execute(
-                select(Definition.source).where(Definition.kind == "decision", Definition.key == decision)
+        if decision not in self._versions:
+            self._versions[decision] = self._session.execute(
+                select(Definition.id).where(Definition.kind == "decision", Definition.key == decision)
                 .order_by(Definition.version.desc()).limit(1)
             ).scalar_one_or_none()
-        source = self._sources[decision]
-        if source is None:
+        definition_id = self._versions[decision]
+        if definition_id is None:
             raise NotFoundError(f"no deployed decision named {decision!r}")
+        key = (self._url, definition_id, output, input_name, level)
+        if key not in _PERIODS:
+            _PERIODS[key] = self._evaluate(definition_id, decision, output, input_name, level)
+        return _PERIODS[key]
+
+    def _evaluate(self, definition_id: int, decision: str, output: str, input_name: str, level: str
+                  ) -> timedelta | None:
+        source = self._session.execute(select(Definition.source).where(Definition.id == definition_id)).scalar_one()
         value = spiff.evaluate_decision(source, decision, {input_name: level}).get(output)
         if value in (None, ""):
             return None  # no rule for this level: the bound does not apply
@@ -592,5 +598,6 @@ def _busy(session: Session, case_id: int, process_key: str) -> bool:
 
 
 def forget_cached_invariants() -> None:
-    """Drop the parsed invariants kept per deployed version (a wiped database)."""
+    """Drop the parsed invariants and periods kept per deployed version (a wiped database)."""
     _CACHE.clear()
+    _PERIODS.clear()

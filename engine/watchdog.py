@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 VIOLATED = "invariant_violated"
 NOTICE_KIND = "invariant"
 WATCHDOG = "watchdog"
+# How long a repair that could not be made waits before it is tried again.
+REPAIR_RETRY = timedelta(minutes=15)
 
 
 @dataclass
@@ -48,14 +50,29 @@ class Handled:
     notifications: list[Notification] = field(default_factory=list)
 
 
-def current_violations(session: Session, now: datetime, invariants: Sequence[Invariant]) -> list[Violation]:
-    """Find every violation at `now` and end the episodes of those no longer found (flushes, no commit)."""
+@dataclass
+class Found:
+    """The violations of a pass: all of them, and those to handle (new ones first, then repairs to retry)."""
+
+    violations: list[Violation]
+    to_handle: list[Violation]
+
+
+def current_violations(session: Session, now: datetime, invariants: Sequence[Invariant]) -> Found:
+    """Find every violation at `now` and end the episodes of those no longer found (flushes, no commit).
+
+    A violation already recorded needs handling again only if it can be repaired (the repair is retried).
+    """
     found = find_violations(session, now, invariants)
     keys = {(v.case_id, v.invariant_id, v.kind) for v in found}
-    recorded = session.execute(
-        select(OpenViolation.case_id, OpenViolation.invariant_id, OpenViolation.kind)
-    ).all()
-    ended = [tuple(key) for key in recorded if tuple(key) not in keys]
+    recorded: dict[tuple[int, str, str], datetime | None] = {
+        (case_id, invariant_id, kind): retry_at for case_id, invariant_id, kind, retry_at in session.execute(
+            select(OpenViolation.case_id, OpenViolation.invariant_id, OpenViolation.kind, OpenViolation.retry_at)
+        ).all()}
+    new = [v for v in found if (v.case_id, v.invariant_id, v.kind) not in recorded]
+    retry = [v for v in found if v.repairable and (v.case_id, v.invariant_id, v.kind) in recorded
+             and (recorded[(v.case_id, v.invariant_id, v.kind)] or now) <= now]
+    ended = [key for key in recorded if key not in keys]
     if ended:
         session.execute(
             delete(OpenViolation).where(
@@ -63,7 +80,7 @@ def current_violations(session: Session, now: datetime, invariants: Sequence[Inv
             execution_options={"synchronize_session": False},
         )
     session.flush()
-    return found
+    return Found(found, [*new, *retry])
 
 
 def handle_violation(
@@ -111,10 +128,12 @@ def handle_violation(
             log.warning("watchdog: the repair of %s in case %s failed: %s", violation.invariant_id,
                         violation.case_id, type(exc).__name__)
     handled.repaired = started is not None
+    episode = (OpenViolation.case_id == violation.case_id, OpenViolation.invariant_id == violation.invariant_id,
+               OpenViolation.kind == violation.kind)
     if handled.repaired:  # the episode ends with its repair; a new gap later is a new episode
-        session.execute(delete(OpenViolation).where(
-            OpenViolation.case_id == violation.case_id, OpenViolation.invariant_id == violation.invariant_id,
-            OpenViolation.kind == violation.kind))
+        session.execute(delete(OpenViolation).where(*episode))
+    elif violation.repairable:  # busy or failing: not again on every pass
+        session.execute(update(OpenViolation).where(*episode).values(retry_at=now + REPAIR_RETRY))
     if handled.recorded:
         task = _task_about(session, violation, started)
         if task is not None:

@@ -25,3 +25,5 @@ class OpenViolation(Base):
     since: Mapped[datetime]
     # The `invariant_violated` history entry that opened the episode.
     event_id: Mapped[int | None]
+    # A repair that could not be made (its process busy or failing) is tried again from this time on.
+    retry_at: Mapped[datetime | None]

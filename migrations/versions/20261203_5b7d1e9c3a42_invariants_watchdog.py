@@ -23,6 +23,7 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('since', sa.DateTime(timezone=True), nullable=False),
     sa.Column('event_id', sa.Integer(), nullable=True),
+    sa.Column('retry_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['case_id'], ['case_file.id'], name=op.f('fk_open_violation_case_id_case_file'),
                             ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('case_id', 'invariant_id', 'kind', name=op.f('pk_open_violation'))

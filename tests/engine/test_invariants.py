@@ -315,3 +315,21 @@ def test_a_late_step_is_not_repaired_by_starting_another(session: Session, world
     session.commit()
     (violation,) = find_violations(session, clock.now(), current_invariants(session))
     assert repair(session, violation, current_invariants(session), clock.now(), Actor.system("watchdog")) is None
+
+
+@pytest.mark.usefixtures("world")
+def test_an_if_idle_repair_waits_while_its_track_runs(session: Session, world: World, clock: FakeClock) -> None:
+    def change(raw: dict[str, Any]) -> None:
+        raw["invariants"][2]["repair"] = {"start_process": "broken_followup", "if_idle": True}
+
+    deploy(session, protocol_files(invariants_file(change)), actor="tests", now=clock.now())
+    session.commit()
+    case = new_case(session, world, clock)
+    complete(session, case, "social_services_followup", world.actor("social_services"), clock)
+    session.execute(TaskEvent.__table__.delete().where(TaskEvent.case_id == case.id,
+                                                       TaskEvent.action == "completed"))
+    session.commit()
+    clock.advance(timedelta(hours=2))
+    invariants = current_invariants(session)
+    (violation,) = find_violations(session, clock.now(), [i for i in invariants if i.id == "social_followup"])
+    assert repair(session, violation, invariants, clock.now(), Actor.system("watchdog")) is None  # police runs

@@ -13,13 +13,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.actor import Actor
 from engine.clock import FakeClock
-from engine.execution import complete_task, start_case
+from engine.execution import complete_task, open_case, start_case
 from engine.invariants import current_invariants
 from engine.models import Case, Notification, OpenTask, OpenViolation, ProcessInstance, TaskEvent
 from engine.persistence import record
 from engine.registry import deploy
+from engine.watchdog import REPAIR_RETRY
 from tests.conftest import World
-from tests.engine.test_invariants import protocol_files
+from tests.engine.test_invariants import invariants_file, protocol_files
 from tests.webapp.conftest import Site
 from webapp.extensions import db
 from webapp.notifications.emails import compose
@@ -163,3 +164,20 @@ def test_an_invariant_notice_is_mailed_with_the_case_link(app: Flask, clock: Fak
     assert "El caso VG-2026-000003 incumple la garantía del protocolo" in body
     assert f"{BASE_URL}/casos/3" in body
     assert english.startswith("Coordina · VG-2026-000003 · Protocol guarantee broken")
+
+
+def test_a_repair_that_cannot_be_made_is_retried_later_not_on_every_pass(
+    session: Session, world: World, clock: FakeClock,
+) -> None:
+    def change(raw: dict[str, Any]) -> None:
+        raw["invariants"][2]["repair"] = {"start_process": "no_such_process"}
+
+    deploy(session, protocol_files(invariants_file(change)), actor="tests", now=clock.now())
+    open_case(session, territory_id=world.territory.id, now=clock.now(), actor=world.actor("state_police"))
+    session.commit()
+    clock.advance(timedelta(hours=2))  # past the grace: the social follow-up is missing
+    reports = [run_pass(session, clock.now() + timedelta(minutes=m), smtp=None, base_url=BASE_URL)
+               for m in (0, 1, REPAIR_RETRY.total_seconds() // 60 + 1)]
+    assert [len(r.errors) for r in reports] == [1, 0, 1]
+    assert "no deployed process named 'no_such_process'" in reports[0].errors[0]
+    assert [r.violations_recorded for r in reports] == [1, 0, 0]

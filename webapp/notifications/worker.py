@@ -33,6 +33,9 @@ ESCALATION_BATCH = 500
 EMAIL_BATCH = 100
 # Batches of completions rolled up per pass: a large backlog (a migrated history) is spread over passes.
 ROLL_UP_BATCHES = 10
+# Violations handled per pass (each in its own transaction): a broken deploy's thousands are spread
+# over passes, new ones first.
+WATCHDOG_BATCH = 500
 
 
 @dataclass
@@ -126,11 +129,11 @@ def _watchdog(
 ) -> None:
     """Find broken invariants; record, tell and repair each in its own transaction."""
     invariants = current_invariants(session)
-    violations = current_violations(session, now, invariants)
+    found = current_violations(session, now, invariants)
     session.commit()
-    report.violations = len(violations)
+    report.violations = len(found.violations)
     recipients = Recipients(session)
-    for violation in violations:
+    for violation in found.to_handle[:WATCHDOG_BATCH]:
         try:
             with session.begin_nested():
                 handled = handle_violation(session, violation, invariants, now, recipients)
