@@ -548,30 +548,36 @@ def _references(session: Session, case_ids: set[int]) -> dict[int, str]:
 # --- Repairing ------------------------------------------------------------------------------------
 def repair(
     session: Session, violation: Violation, invariants: Sequence[Invariant], now: datetime, actor: Actor,
-) -> ProcessInstance | None:
-    """Apply the repair the invariant names, once: re-check under the case's lock; return the instance started.
+) -> bool:
+    """Apply the repair the invariant names, once: re-check under the case's lock; tell whether it was made.
 
     On PostgreSQL the case is locked with SKIP LOCKED: a case another worker holds is left to it
-    (None). Under the lock the violation is looked for again, so a repair made meanwhile by another
+    (False). Under the lock the violation is looked for again, so a repair made meanwhile by another
     worker (or by an agency) is not made twice. `if_idle` repairs only when the process's track (or,
     without a track, the process itself) has nothing running.
     """
     invariant = next((i for i in invariants if i.id == violation.invariant_id), None)
     if invariant is None or not violation.repairable or "repair" not in invariant.raw:
-        return None
+        return False
     locked = lock_case_or_skip(session, violation.case_id)
     if locked is None:
-        return None
+        return False
     still = find_violations(session, now, [invariant], case_ids=[locked.id])
     if not any(v.kind == violation.kind for v in still):
-        return None
+        return False
+    return apply_repair(session, invariant, locked, now, actor) is not None
+
+
+def apply_repair(session: Session, invariant: Invariant, case: Case, now: datetime, actor: Actor
+                 ) -> ProcessInstance | None:
+    """Start the invariant's repair process for a case the caller locked and found in violation."""
     declared = invariant.raw["repair"]
     key = declared["start_process"]
-    if declared.get("if_idle") and _busy(session, locked.id, key):
+    if declared.get("if_idle") and _busy(session, case.id, key):
         return None
     from engine.execution import start_process  # execution imports the registry, which imports this module
 
-    return start_process(session, locked, key, dict(declared.get("data") or {}), now=now, actor=actor)
+    return start_process(session, case, key, dict(declared.get("data") or {}), now=now, actor=actor)
 
 
 def lock_case_or_skip(session: Session, case_id: int) -> Case | None:

@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 
 from engine.actor import Actor
 from engine.db import is_postgresql
-from engine.invariants import Invariant, Violation, find_violations, lock_case_or_skip, repair
-from engine.models import Case, Notification, OpenTask, OpenViolation, ProcessInstance
+from engine.invariants import Invariant, Violation, apply_repair, find_violations, lock_case_or_skip
+from engine.models import Notification, OpenTask, OpenViolation, ProcessInstance
 from engine.notifications import Recipients
 from engine.persistence import record
 
@@ -94,7 +94,8 @@ def handle_violation(
     handled = Handled()
     actor = Actor.system(WATCHDOG)
     invariant = next(i for i in invariants if i.id == violation.invariant_id)
-    if lock_case_or_skip(session, violation.case_id) is None:
+    case = lock_case_or_skip(session, violation.case_id)
+    if case is None:
         handled.skipped = True
         return handled
     fresh = [v for v in find_violations(session, now, [invariant], case_ids=[violation.case_id])
@@ -104,8 +105,6 @@ def handle_violation(
     violation = fresh[0]
     handled.recorded = _open_episode(session, violation, now)
     if handled.recorded:
-        case = session.get(Case, violation.case_id)
-        assert case is not None  # foreign key of open_violation
         event = record(session, case, VIOLATED, now, actor, data={
             "invariant": violation.invariant_id, "kind": violation.kind, "details": violation.details,
             "message": violation.message, "message_en": violation.message_en,
@@ -122,7 +121,7 @@ def handle_violation(
     if violation.repairable:
         try:
             with session.begin_nested():
-                started = repair(session, violation, invariants, now, actor)
+                started = apply_repair(session, invariant, case, now, actor)
         except Exception as exc:  # a failed repair (a process not deployed) keeps the record; retried next pass
             handled.error = f"repair of {violation.invariant_id} in case {violation.case_id}: {exc}"
             log.warning("watchdog: the repair of %s in case %s failed: %s", violation.invariant_id,

@@ -85,6 +85,13 @@ def test_the_shipped_invariants_file_parses_without_problems() -> None:
     assert [i.kind for i in found] == ["open_step", "one_per_track", "step_exists", "step_deadline"]
 
 
+def test_the_shipped_invariants_validate_against_the_shipped_protocol(session: Session, world: World) -> None:
+    checked = validate(session, read_directory(ROOT / "processes", ROOT / "forms"))
+    assert [str(p) for p in checked.problems] == []
+    assert [i.id for i in checked.invariants["protocol.invariants.json"][0]] == [
+        "police_reassessment_pending", "one_instance_per_track", "safety_plan", "hearing_within_72h"]
+
+
 def test_the_kind_comes_from_the_compound_suffix() -> None:
     assert definition_kind("protocol.invariants.json") == "invariants"
     assert definition_kind("note.json") == "form"
@@ -299,12 +306,13 @@ def missing_reassessment(session: Session, world: World, clock: FakeClock) -> tu
 def test_repair_starts_the_missing_reassessment_once(session: Session, world: World, clock: FakeClock) -> None:
     case, violation = missing_reassessment(session, world, clock)
     invariants = current_invariants(session)
-    started = repair(session, violation, invariants, clock.now(), Actor.system("watchdog"))
+    assert repair(session, violation, invariants, clock.now(), Actor.system("watchdog")) is True
     session.commit()
-    assert started is not None
+    started = session.execute(select(ProcessInstance).where(ProcessInstance.case_id == case.id)
+                              .order_by(ProcessInstance.id.desc()).limit(1)).scalar_one()
     assert started.process_key == "broken_followup"
     assert open_task(session, case, "police_reassessment").instance_id == started.id
-    assert repair(session, violation, invariants, clock.now(), Actor.system("watchdog")) is None  # already done
+    assert repair(session, violation, invariants, clock.now(), Actor.system("watchdog")) is False  # already done
     assert violations(session, clock, "police_pending") == []
 
 
@@ -314,7 +322,7 @@ def test_a_late_step_is_not_repaired_by_starting_another(session: Session, world
     case.facts = {"last_assessment_at": (clock.now() - timedelta(days=7)).isoformat()}
     session.commit()
     (violation,) = find_violations(session, clock.now(), current_invariants(session))
-    assert repair(session, violation, current_invariants(session), clock.now(), Actor.system("watchdog")) is None
+    assert repair(session, violation, current_invariants(session), clock.now(), Actor.system("watchdog")) is False
 
 
 @pytest.mark.usefixtures("world")
@@ -332,4 +340,4 @@ def test_an_if_idle_repair_waits_while_its_track_runs(session: Session, world: W
     clock.advance(timedelta(hours=2))
     invariants = current_invariants(session)
     (violation,) = find_violations(session, clock.now(), [i for i in invariants if i.id == "social_followup"])
-    assert repair(session, violation, invariants, clock.now(), Actor.system("watchdog")) is None  # police runs
+    assert repair(session, violation, invariants, clock.now(), Actor.system("watchdog")) is False  # police runs
