@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, exists, func, select
+from sqlalchemy import ColumnElement, DateTime, and_, case, cast, exists, false, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from engine import spiff
@@ -387,12 +387,20 @@ def _open_step(session: Session, invariant: Invariant, only: list[int] | None, p
     if only is not None:
         open_steps = open_steps.where(OpenTask.case_id.in_(only))
     agg = open_steps.subquery()
-    rows = session.execute(
-        select(Case.id, Case.reference, Case.risk_level, agg.c.due, agg.c.n,
-               *(Case.facts[name].as_string().label(f"f{i}") for i, name in enumerate(names)))
-        .outerjoin(agg, agg.c.case_id == Case.id).where(*_applies(raw, only))
-    ).all()
     tolerance = _duration(raw, "tolerance")
+    facts_sql = {name: Case.facts[name].as_string() for name in names}
+    # Only the cases that may be in violation come back: no open step, or (with bounds) an open step
+    # due after a bound as SQL computes it; each is then checked exactly below.
+    suspect: ColumnElement[bool] = agg.c.n.is_(None)
+    if bounds:
+        levels = session.execute(select(Case.risk_level).distinct().where(*_applies(raw, only))).scalars().all()
+        suspect = or_(suspect, *(_late_in_sql(session, bound, facts_sql, agg.c.due, levels, tolerance, periods)
+                                 for bound in bounds))
+    rows = session.connection().execute(
+        select(Case.id, Case.reference, Case.risk_level, agg.c.due, agg.c.n,
+               *(facts_sql[name].label(f"f{i}") for i, name in enumerate(names)))
+        .outerjoin(agg, agg.c.case_id == Case.id).where(*_applies(raw, only), suspect)
+    ).all()
     repairable = "repair" in raw
     found = []
     for row in rows:
@@ -420,6 +428,42 @@ def _open_step(session: Session, invariant: Invariant, only: list[int] | None, p
                 {"steps": steps, "level": level, "due_at": row.due.isoformat(), "limit": limit.isoformat(),
                  "late_s": int(late.total_seconds())}))
     return found
+
+
+def _late_in_sql(
+    session: Session, bound: Mapping[str, Any], facts: Mapping[str, ColumnElement[Any]], due: ColumnElement[Any],
+    levels: Sequence[str | None], tolerance: timedelta, periods: _Periods,
+) -> ColumnElement[bool]:
+    """Return SQL telling whether the open step is due after this bound (plus tolerance): a prefilter."""
+    if "period" in bound:
+        by_level: dict[str | None, timedelta | None] = {None: parse_duration(bound["period"])}
+    else:
+        decision = bound["period_from_decision"]
+        by_level = {level: periods.of(decision, bound.get("output", decision), bound.get("input", "level"), level)
+                    for level in levels if level is not None}
+    known = {level: period + tolerance for level, period in by_level.items() if period is not None}
+    if not known:
+        return false()
+    start = facts[bound["after_fact"]]
+    other = facts.get(bound.get("only_if_after_fact", ""))
+    postgres = is_postgresql(session)
+    if postgres:
+        start_t: ColumnElement[Any] = cast(start, DateTime(timezone=True))
+        due_t: ColumnElement[Any] = due
+        other_t: ColumnElement[Any] | None = cast(other, DateTime(timezone=True)) if other is not None else None
+        amounts: dict[str | None, Any] = known
+    else:  # SQLite keeps times as text: compare them as Julian days
+        start_t, due_t = func.julianday(start), func.julianday(due)
+        other_t = func.julianday(other) if other is not None else None
+        amounts = {level: period.total_seconds() / 86400 for level, period in known.items()}
+    if None in amounts:
+        amount: ColumnElement[Any] = literal(amounts[None])
+    else:
+        amount = case({level: literal(value) for level, value in amounts.items()}, value=Case.risk_level)
+    condition = and_(start.is_not(None), due.is_not(None), due_t > start_t + amount)
+    if other_t is not None:
+        condition = and_(condition, or_(other_t.is_(None), start_t > other_t))
+    return condition
 
 
 def _limit(
@@ -517,7 +561,13 @@ def _one_per_track(session: Session, invariant: Invariant, only: list[int] | Non
 def _step_deadline(session: Session, invariant: Invariant, only: list[int] | None) -> list[Violation]:
     raw = invariant.raw
     within = parse_duration(raw["due_within_of_creation"])
-    where = [OpenTask.element_id.in_(list(raw["steps"])), *_applies(raw, only)]
+    if is_postgresql(session):
+        beyond_sql: ColumnElement[bool] = OpenTask.due_at > OpenTask.created_at + literal(within)
+    else:  # SQLite keeps times as text: compare them as Julian days
+        beyond_sql = (func.julianday(OpenTask.due_at)
+                      > func.julianday(OpenTask.created_at) + within.total_seconds() / 86400)
+    where = [OpenTask.element_id.in_(list(raw["steps"])), *_applies(raw, only),
+             or_(OpenTask.due_at.is_(None), beyond_sql)]
     rows = session.execute(
         select(OpenTask.id, OpenTask.case_id, OpenTask.element_id, OpenTask.created_at, OpenTask.due_at,
                Case.reference).join(Case, Case.id == OpenTask.case_id).where(*where).order_by(OpenTask.id)
