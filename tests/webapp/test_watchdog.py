@@ -11,6 +11,8 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from benchmarks import watchdog_bench
+from benchmarks.engine_bench import postgres_available
 from engine.actor import Actor
 from engine.clock import FakeClock
 from engine.execution import complete_task, open_case, start_case
@@ -19,7 +21,7 @@ from engine.models import Case, Notification, OpenTask, OpenViolation, ProcessIn
 from engine.persistence import record
 from engine.registry import deploy
 from engine.watchdog import REPAIR_RETRY
-from tests.conftest import World
+from tests.conftest import World, unavailable
 from tests.engine.test_invariants import invariants_file, protocol_files
 from tests.webapp.conftest import Site
 from webapp.extensions import db
@@ -181,3 +183,14 @@ def test_a_repair_that_cannot_be_made_is_retried_later_not_on_every_pass(
     assert [len(r.errors) for r in reports] == [1, 0, 1]
     assert "no deployed process named 'no_such_process'" in reports[0].errors[0]
     assert [r.violations_recorded for r in reports] == [1, 0, 0]
+
+
+def test_the_watchdog_benchmark_smoke_run_passes_its_target(capsys: pytest.CaptureFixture[str]) -> None:
+    reason = postgres_available()
+    if reason:
+        unavailable(reason)
+    assert watchdog_bench.main(["--synthetic", "--cases", "2000", "--reps", "3"]) == 0
+    table = capsys.readouterr().out
+    assert "watchdog check per deadline pass (median of 3)" in table
+    assert "PASS" in table
+    assert "20 recorded, 20 repaired, 0 errors" in table
