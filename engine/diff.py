@@ -53,6 +53,8 @@ def diff_definitions(kind: str, before: str, after: str) -> list[Change]:
         return _compare(_form_elements(before), _form_elements(after))
     if kind == "levels":
         return _compare(_level_elements(before), _level_elements(after))
+    if kind == "invariants":
+        return _compare(_invariant_elements(before), _invariant_elements(after))
     raise ValueError(f"unknown definition kind {kind!r}")
 
 
@@ -211,6 +213,16 @@ def _level_elements(source: str) -> dict[str, _Element]:
                        "high": "yes" if level.get("high") else "no"}
             found[str(level.get("code", ""))] = ("level", aspects["label"], aspects)
     return found
+
+
+# --- Invariants ---------------------------------------------------------------------------------
+def _invariant_elements(source: str) -> dict[str, _Element]:
+    raw: dict[str, Any] = json.loads(source)
+    return {
+        str(item.get("id", "")): ("invariant", str(item.get("title", "")),
+                                  {key: _show(value) for key, value in item.items() if key != "id"})
+        for item in raw.get("invariants") or [] if isinstance(item, dict)
+    }
 
 
 def _show(value: Any) -> str:

@@ -49,12 +49,13 @@ _FORM_NAME = re.compile(rf"\A[a-z][a-z0-9_]{{0,80}}({_JSON_SUFFIXES})\Z")
 def check_file_name(file_name: str) -> str:
     """Return a safe draft file name or raise DefinitionError saying what a valid one looks like."""
     name = PurePath(file_name.replace("\\", "/")).name
-    if not _FILE_NAME.match(name) or (name.endswith(".json") and not _FORM_NAME.match(name)):
+    json_name = _FORM_NAME.match(name)
+    if not _FILE_NAME.match(name) or (name.endswith(".json") and not json_name):
         raise DefinitionError([Problem(
             file=name or file_name,
             message="file name refused: use letters, digits, '_', '-' and '.' ending in .bpmn, .dmn or .json "
                     "(a form's name, lowercase with '_', is what the steps refer to; a risk scale ends in "
-                    ".levels.json)",
+                    ".levels.json, the protocol's guarantees in .invariants.json)",
         )])
     return name
 

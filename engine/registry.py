@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 from engine import spiff
 from engine.assignment import known_kinds, lane_kind
 from engine.errors import DefinitionError, NotFoundError, Problem
+from engine.invariants import SUFFIX as INVARIANTS_SUFFIX
+from engine.invariants import Invariant, check_references, forget_cached_invariants, parse_invariants
 from engine.levels import (
     LEVELS_KIND,
     RiskScale,
@@ -35,7 +37,7 @@ BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 # What each kind of file holds: a BPMN file holds processes, a DMN file a decision, a JSON file a form.
 KIND_OF_SUFFIX = {".bpmn": "process", ".dmn": "decision", ".json": "form"}
 # Kinds told by a compound suffix, checked first: `risk.levels.json` is a risk scale, not a form.
-KIND_OF_COMPOUND_SUFFIX = {".levels.json": LEVELS_KIND}
+KIND_OF_COMPOUND_SUFFIX = {".levels.json": LEVELS_KIND, INVARIANTS_SUFFIX: "invariants"}
 # Kinds whose files are XML (BPMN, DMN); the others are JSON.
 XML_KINDS = frozenset({"process", "decision"})
 ORIGIN_FILES, ORIGIN_DESIGNER, ORIGIN_UPLOAD = "files", "designer", "upload"
@@ -89,10 +91,11 @@ class Validation:
     forms: dict[str, tuple[FormDefinition, str, str]]  # form name -> (form, file name, source)
     problems: list[Problem]
     levels: dict[str, tuple[RiskScale, str, str]] = field(default_factory=dict)  # key -> (scale, file, source)
+    invariants: dict[str, tuple[list[Invariant], str]] = field(default_factory=dict)  # file -> (parsed, source)
 
 
 def read_directory(*directories: Path) -> list[SourceFile]:
-    """Read every .bpmn, .dmn and .json file of the directories, sorted by name."""
+    """Read every .bpmn, .dmn and .json file (forms, *.invariants.json) of the directories, sorted by name."""
     paths = sorted(
         (path for directory in directories for suffix in KIND_OF_SUFFIX for path in directory.glob(f"*{suffix}")),
         key=lambda path: path.name,
@@ -110,8 +113,14 @@ def validate(session: Session, files: Sequence[SourceFile]) -> Validation:
     dmn: dict[str, etree._ElementTree] = {}
     forms: dict[str, tuple[FormDefinition, str, str]] = {}
     levels: dict[str, tuple[RiskScale, str, str]] = {}
+    invariants: dict[str, tuple[list[Invariant], str]] = {}
     for name, content in sorted(sources.items()):
         kind = definition_kind(name)
+        if kind == "invariants":
+            parsed, found = parse_invariants(name, content)
+            problems.extend(found)
+            invariants[name] = (parsed, content.decode("utf-8", errors="replace"))
+            continue
         if kind == LEVELS_KIND:
             scale, found = parse_levels(name, content)
             problems.extend(found)
@@ -134,7 +143,7 @@ def validate(session: Session, files: Sequence[SourceFile]) -> Validation:
     problems.extend(check_sources(bpmn, dmn, forms=usable, kinds=known_kinds(session)))
     problems.extend(_check_levels(session, files, levels, dmn))
     if problems:
-        return Validation({}, {}, forms, problems, levels)
+        return Validation({}, {}, forms, problems, levels, invariants)
     processes, parse_problems = spiff.parse_definitions(bpmn, dmn)
     problems.extend(parse_problems)
     decisions = {
@@ -144,7 +153,8 @@ def validate(session: Session, files: Sequence[SourceFile]) -> Validation:
         for name, tree in dmn.items()
         for decision in tree.getroot().iterfind("{*}decision")
     }
-    return Validation(processes, decisions, forms, problems, levels)
+    problems.extend(_check_invariants(invariants, processes, dmn))
+    return Validation(processes, decisions, forms, problems, levels, invariants)
 
 
 def _check_levels(
@@ -164,6 +174,29 @@ def _check_levels(
     current = current_levels(session)
     deployed = session.get(Definition, current.definition_id) if current.definition_id is not None else None
     return check_level_outputs(dmn, current, deployed.file_name if deployed else "the shipped scale")
+
+
+def _check_invariants(
+    invariants: Mapping[str, tuple[list[Invariant], str]], processes: Mapping[str, spiff.ParsedProcess],
+    dmn: Mapping[str, etree._ElementTree],
+) -> list[Problem]:
+    """Check what the invariants files name against the processes and decisions, and ids across files."""
+    steps = {task.element_id for parsed in processes.values() for task in parsed.user_tasks}
+    outputs = {
+        decision.get("id", ""): {out.get("name") or out.get("label") or "" for out in decision.iterfind(".//{*}output")}
+        for tree in dmn.values() for decision in tree.getroot().iterfind("{*}decision")
+    }
+    problems: list[Problem] = []
+    owner: dict[str, str] = {}
+    for file_name, (parsed, _source) in sorted(invariants.items()):
+        problems.extend(check_references(file_name, parsed, steps=steps, decisions=outputs))
+        for invariant in parsed:
+            if invariant.id in owner:
+                problems.append(Problem(
+                    file=file_name, element_id=invariant.id,
+                    message=f"invariant {invariant.id}: the id is also used in {owner[invariant.id]}"))
+            owner.setdefault(invariant.id, file_name)
+    return problems
 
 
 def deploy(
@@ -204,6 +237,9 @@ def deploy(
     for key, (name, file_name, source) in sorted(checked.decisions.items()):
         decision_hashes[key] = _sha(source)
         store("decision", key, name, file_name, decision_hashes[key], source)
+    for file_name, (_parsed, source) in sorted(checked.invariants.items()):
+        key = file_name[: -len(INVARIANTS_SUFFIX)]
+        store("invariants", key, key, file_name, _sha(source), source)
     sources = current_sources(session) | {f.name: f.content for f in files}
     for key, parsed in sorted(checked.processes.items()):
         source = sources[parsed.file_name].decode("utf-8")
@@ -426,6 +462,7 @@ _FORM_CACHE: dict[tuple[str, int], FormDefinition] = {}
 
 def forget_cached_definitions(definition_ids: Iterable[int] | None = None) -> None:
     """Drop cached definitions: all of them (a wiped database), or some ids (rolled back, so reusable)."""
+    forget_cached_invariants()  # keyed by definition ids, which a wiped database hands out again
     if definition_ids is None:
         _RUNNABLE_CACHE.clear()
         _FORM_CACHE.clear()

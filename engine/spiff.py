@@ -32,6 +32,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from engine import sandbox
 from engine.errors import ExecutionError, Problem
+from engine.xmlsafe import parse_xml
 
 SERIALIZER_VERSION = "1.5"
 
@@ -293,6 +294,30 @@ def start_event_id(bundle: SpecBundle) -> str | None:
         if type(task_spec).__name__ == "StartEvent":
             return cast(str, task_spec.bpmn_id)
     return None
+
+
+def evaluate_decision(source: str, decision_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Evaluate one DMN decision of a source with `data` as inputs; return its outputs ({} if no rule matched).
+
+    The same sandboxed script engine as in a running process evaluates the entries.
+    """
+    parser = SpiffBpmnParser()
+    try:
+        parser.add_dmn_xml(parse_xml(source.encode("utf-8"), filename=decision_id).getroot(), filename=decision_id)
+        engine = parser.get_engine(decision_id, None)
+        task = _DecisionTask(dict(data))
+        return dict(engine.result(task))
+    except (ValidationException, SpiffWorkflowException) as exc:
+        raise ExecutionError(f"decision {decision_id}: {exc}") from exc
+
+
+class _DecisionTask:
+    """What SpiffWorkflow's DMN engine reads from a task: its data and the workflow's script engine."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.workflow = self
+        self.script_engine = SCRIPT_ENGINE
 
 
 def start_properties(bundle: SpecBundle) -> dict[str, str]:

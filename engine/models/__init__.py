@@ -5,6 +5,7 @@ from engine.models.audit import AuditEvent
 from engine.models.case import Case, CaseParty, ReferenceCounter
 from engine.models.definition import Definition, DefinitionDraft
 from engine.models.instance import ProcessInstance
+from engine.models.invariant import OpenViolation
 from engine.models.mesa import (
     AgendaItem,
     Agreement,
@@ -45,6 +46,7 @@ __all__ = [
     "Notification",
     "NotificationPreference",
     "OpenTask",
+    "OpenViolation",
     "OutboxEmail",
     "ProcessInstance",
     "ReferenceCounter",

@@ -9,8 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db import Base
 
-# What a notification is about: a reminder before a deadline, then each level of escalation after it.
-NOTIFICATION_KINDS = ("reminder", "agency", "supervisor", "coordinator")
+# What a notification is about: a reminder before a deadline, then each level of escalation after it;
+# "invariant": the watchdog found the protocol broken in a case (engine/watchdog.py).
+NOTIFICATION_KINDS = ("reminder", "agency", "supervisor", "coordinator", "invariant")
 OUTBOX_STATUSES = ("pending", "sent", "failed")
 
 
@@ -32,7 +33,8 @@ class Notification(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), index=True)
     # The open_task the notice is about (rows are deleted on completion; the notice outlives them).
     task_id: Mapped[int] = mapped_column(Integer)
-    step: Mapped[str] = mapped_column(String(200))  # the step's name in the model: no personal data
+    # The step's name in the model (for "invariant": the invariant's title): no personal data.
+    step: Mapped[str] = mapped_column(String(200))
     due_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     read_at: Mapped[datetime | None]

@@ -28,6 +28,8 @@ class OpenTask(Base):
               postgresql_include=["name", "visible_from", "due_at"]),
         # ... and lists the risk assessments due soon by form and deadline.
         Index("ix_open_task_form_due", "form", "territory_id", "due_at"),
+        # The watchdog (engine/invariants.py): each case's open steps of a kind and their earliest deadline.
+        Index("ix_open_task_element_case_due", "element_id", "case_id", "due_at"),
         # Rows are deleted on completion: never hand a deleted task's id to a new task on SQLite.
         {"sqlite_autoincrement": True},
     )
@@ -77,6 +79,8 @@ class TaskEvent(Base):
         # The Mesa's proposals: incidents started and complaint steps completed lately (read on every page
         # a coordinator opens, for the header's count), without walking the history.
         Index("ix_task_event_action_element_at", "action", "element_id", "at"),
+        # The watchdog: "which cases ever completed this step?" read from the index alone.
+        Index("ix_task_event_action_element_case", "action", "element_id", "case_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -270,3 +270,38 @@ def test_editors_open_with_the_modellers_served_from_node_modules(site: Site) ->
     assert designer.get("/designer/editar/..%2Fsecret.bpmn").status_code == 404
     assert "Contacto extra" in designer.get("/designer/editar/contacto_extra.json").get_data(as_text=True)  # new file
     assert designer.get("/designer/fuente/followup.bpmn").data == (PROCESSES / "followup.bpmn").read_bytes()
+
+
+def test_the_invariants_are_edited_validated_deployed_and_downloaded_like_any_definition(site: Site) -> None:
+    designer = site.browser("disenadora")
+    page = designer.get("/designer")
+    assert 'data-key="protocol"' in page.get_data(as_text=True)  # deployed from processes/
+    editor = designer.get("/designer/editar/protocol.invariants.json").get_data(as_text=True)
+    assert 'id="invariants-json"' in editor
+    assert "police_reassessment_pending" in editor
+    raw = json.loads((PROCESSES / "protocol.invariants.json").read_text(encoding="utf-8"))
+    raw["invariants"][3]["steps"] = ["protection_order_heraing"]
+    saved = post_json(designer, "/designer/borradores/protocol.invariants.json",
+                      {"content": json.dumps(raw, ensure_ascii=False), "version": None})
+    assert saved.status_code == 200, saved.get_data(as_text=True)
+    checked = post_json(designer, "/designer/validar", {}).json
+    assert checked["valid"] is False
+    (problem,) = checked["problems"]
+    assert (problem["file"], problem["element_id"]) == ("protocol.invariants.json", "hearing_within_72h")
+    assert "'protection_order_heraing'" in problem["message"]
+    raw["invariants"][3]["steps"] = ["protection_order_hearing"]
+    raw["invariants"][3]["due_within_of_creation"] = "PT48H"
+    post_json(designer, "/designer/borradores/protocol.invariants.json",
+              {"content": json.dumps(raw, ensure_ascii=False), "version": saved.json["version"]})
+    assert deploy_drafts(designer, "Comparecencia en 48 horas").status_code == 302
+    with site.app.app_context():
+        versions = db.session.execute(select(Definition.id, Definition.version).where(
+            Definition.kind == "invariants", Definition.key == "protocol").order_by(Definition.version)).all()
+    assert [v for _, v in versions] == [1, 2]
+    changes = designer.get("/designer/invariants/protocol/cambios?de=1&a=2").get_data(as_text=True)
+    assert "hearing_within_72h" in changes
+    assert "PT48H" in changes
+    answer = designer.get(f"/designer/versiones/{versions[-1][0]}/descargar")
+    assert answer.mimetype == "application/json"
+    assert json.loads(answer.data)["invariants"][3]["due_within_of_creation"] == "PT48H"
+    assert "{\"invariants\": [" in designer.get("/designer/fuente/nuevas.invariants.json").get_data(as_text=True)

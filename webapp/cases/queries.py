@@ -18,7 +18,7 @@ from engine.timing import parse_when_or_none
 # History entries a person reads in a timeline (engine bookkeeping such as "created" stays out).
 TIMELINE_ACTIONS = ("case_opened", "completed", "cancelled", "timer_fired", "instance_started",
                     "instance_completed", "instance_cancelled", "process_scheduled", "assigned", "reminded",
-                    "escalated", "level_changed", "case_transferred", "transferred")
+                    "escalated", "level_changed", "case_transferred", "transferred", "invariant_violated")
 
 
 @dataclass(frozen=True)

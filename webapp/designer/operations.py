@@ -11,12 +11,15 @@ from sqlalchemy.orm import Session
 
 from engine import spiff
 from engine.errors import EngineError, Problem
+from engine.invariants import SUFFIX as INVARIANTS_SUFFIX
 from engine.levels import SHIPPED, current_levels, levels_json
 from engine.registry import filled_form, latest_runnable, pinned_form
 from engine.trial import example_data
 from forms import parse_form
 from webapp import forms_render
 
+# A new invariants file: an empty list to fill (README.md, "Garantías del protocolo", says what each kind checks).
+INVARIANTS_SKELETON = '{"invariants": [\n]}\n'
 BPMN_SKELETON = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" \
 xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI" xmlns:dc="http://www.omg.org/spec/DD/20100524/DC" \
@@ -55,6 +58,8 @@ def skeleton(file_name: str) -> str:
     if file_name.endswith(".levels.json"):
         return levels_json(SHIPPED)
     key, _, suffix = file_name.rpartition(".")
+    if file_name.endswith(INVARIANTS_SUFFIX):
+        return INVARIANTS_SKELETON
     if suffix == "bpmn":
         return BPMN_SKELETON.format(key=key)
     if suffix == "dmn":

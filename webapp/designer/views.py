@@ -57,7 +57,7 @@ VENDOR = {
     "bpmn-js-i18n": NODE_MODULES / "bpmn-js-i18n" / "translations",
 }
 CONTENT_TYPES = {"process": "application/xml", "decision": "application/xml", "form": "application/json",
-                 "levels": "application/json"}
+                 "levels": "application/json", "invariants": "application/json"}
 UPLOAD_LIMIT = 5 * 1024 * 1024
 
 

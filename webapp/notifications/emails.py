@@ -72,6 +72,7 @@ def compose(notice: Notification, reference: str, language: str, base_url: str) 
             "agency": _("Paso vencido"),
             "supervisor": _("Paso vencido sin atender"),
             "coordinator": _("Paso vencido, aviso a la Mesa"),
+            "invariant": _("Garantía incumplida"),
         }
         lines = {
             "reminder": _("El paso «%(step)s» del caso %(reference)s vence el %(due)s.", **values),
@@ -81,6 +82,9 @@ def compose(notice: Notification, reference: str, language: str, base_url: str) 
                             "Le avisamos por supervisar su organismo.", **values),
             "coordinator": _("El paso «%(step)s» del caso %(reference)s venció el %(due)s y sigue sin atender. "
                              "Le avisamos como coordinación de la Mesa.", **values),
+            "invariant": _("El caso %(reference)s incumple la garantía del protocolo «%(step)s». Su historial dice "
+                           "qué falta y, si el protocolo prevé cómo repararlo, qué paso ha abierto Coordina.",
+                           **values),
         }
         subject = f"Coordina · {reference} · {labels[notice.kind]}: {notice.step}"
         body = "\n\n".join([

@@ -41,8 +41,9 @@ class NoticePage:
 
 
 def target(notice: Notification) -> tuple[str, dict[str, Any]]:
-    """Return the endpoint and values a notice links to: the task for its agency, the case for the Mesa."""
-    if notice.kind == "coordinator":
+    """Return the endpoint and values a notice links to: the task for its agency, the case for the Mesa and
+    for a broken invariant."""
+    if notice.kind in ("coordinator", "invariant"):
         return "cases.show", {"case_id": notice.case_id}
     return "tasks.show", {"task_id": notice.task_id}
 

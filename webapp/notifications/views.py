@@ -28,12 +28,14 @@ KIND_LABELS = {
     "agency": _l("Paso vencido"),
     "supervisor": _l("Paso vencido sin atender (supervisión)"),
     "coordinator": _l("Paso vencido sin atender (coordinación de la Mesa)"),
+    "invariant": _l("Garantía del protocolo incumplida"),
 }
 PREFERENCE_LABELS = {
     "reminder": _l("Recordatorios antes del plazo de un paso"),
     "agency": _l("Pasos vencidos de mi organismo o asignados a mí"),
     "supervisor": _l("Pasos de mi organismo que siguen sin atender (si superviso)"),
     "coordinator": _l("Pasos escalados a la coordinación de la Mesa (si la coordino)"),
+    "invariant": _l("Garantías del protocolo incumplidas en un caso (si superviso o coordino)"),
 }
 
 

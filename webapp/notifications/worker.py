@@ -1,5 +1,5 @@
-"""The deadline worker: one pass fires due timers, reminds and escalates tasks, delivers e-mail, and
-rolls the completed steps up for the supervisor's board.
+"""The deadline worker: one pass fires due timers, reminds and escalates tasks, checks the protocol's
+invariants (the watchdog), delivers e-mail, and rolls the completed steps up for the supervisor's board.
 
 Each step of a pass commits its own transactions (a batch at a time), so a failure in one step
 neither undoes nor stops the others, and several workers may run against one PostgreSQL database:
@@ -20,7 +20,10 @@ from types import FrameType
 from sqlalchemy.orm import Session
 
 from engine.deadlines import run_due_timers, run_escalations
+from engine.invariants import current_invariants
+from engine.notifications import Recipients
 from engine.stats import ROLL_UP_BATCH, roll_up_step_timings
+from engine.watchdog import current_violations, handle_violation
 from webapp.notifications.emails import queue_emails
 from webapp.notifications.mailer import SmtpSettings, deliver_outbox
 
@@ -30,6 +33,9 @@ ESCALATION_BATCH = 500
 EMAIL_BATCH = 100
 # Batches of completions rolled up per pass: a large backlog (a migrated history) is spread over passes.
 ROLL_UP_BATCHES = 10
+# Violations handled per pass (each in its own transaction): a broken deploy's thousands are spread
+# over passes, new ones first.
+WATCHDOG_BATCH = 500
 
 
 @dataclass
@@ -47,20 +53,25 @@ class PassReport:
     deferred: int = 0
     refused: int = 0
     rolled_up: int = 0
+    violations: int = 0  # found by the watchdog (open episodes included)
+    violations_recorded: int = 0  # of which new: written to the case history and told
+    repaired: int = 0
     errors: list[str] = field(default_factory=list)
 
     @property
     def busy(self) -> bool:
         """Tell whether the pass did anything worth a line in the log."""
         return any((self.fired, self.timers_failed, self.reminded, self.escalated, self.escalations_failed,
-                    self.queued, self.sent, self.deferred, self.refused, self.rolled_up))
+                    self.queued, self.sent, self.deferred, self.refused, self.rolled_up, self.violations,
+                    self.repaired))
 
     def summary(self) -> str:
         """Return the pass in one line."""
         return (f"{self.fired} fired, {self.timers_failed} failed. {self.reminded} reminded, {self.escalated} "
                 f"escalated, {self.escalations_failed} failed; {self.notified} notified. E-mail: {self.queued} "
                 f"queued, {self.sent} sent, {self.deferred} deferred, {self.refused} refused. "
-                f"{self.rolled_up} completions rolled up.")
+                f"{self.rolled_up} completions rolled up. Invariants: {self.violations} violations "
+                f"({self.violations_recorded} new), {self.repaired} repaired.")
 
 
 def run_pass(
@@ -73,6 +84,7 @@ def run_pass(
     report = PassReport()
     _step(session, report, "timers", lambda: _timers(session, now, report))
     _step(session, report, "escalations", lambda: _escalations(session, now, report, smtp, base_url))
+    _step(session, report, "watchdog", lambda: _watchdog(session, now, report, smtp, base_url))
     if smtp is not None:
         _step(session, report, "e-mail", lambda: _deliver(session, now, report, smtp))
     _step(session, report, "step timings", lambda: _roll_up(session, report))
@@ -110,6 +122,34 @@ def _escalations(
         report.errors.extend(batch.errors)
         if batch.taken < ESCALATION_BATCH:
             return
+
+
+def _watchdog(
+    session: Session, now: datetime, report: PassReport, smtp: SmtpSettings | None, base_url: str
+) -> None:
+    """Find broken invariants; record, tell and repair each in its own transaction."""
+    invariants = current_invariants(session)
+    found = current_violations(session, now, invariants)
+    session.commit()
+    report.violations = len(found.violations)
+    recipients = Recipients(session)
+    for violation in found.to_handle[:WATCHDOG_BATCH]:
+        try:
+            with session.begin_nested():
+                handled = handle_violation(session, violation, invariants, now, recipients)
+            if smtp is not None:
+                report.queued += queue_emails(session, handled.notifications, base_url=base_url, now=now)
+            session.commit()
+        except Exception as exc:  # one case must not stop the others; the next pass finds it again
+            session.rollback()
+            report.errors.append(f"watchdog, case {violation.case_id}: {type(exc).__name__}: {exc}")
+            log.warning("watchdog: case %s failed: %s", violation.case_id, type(exc).__name__)
+            continue
+        report.violations_recorded += int(handled.recorded)
+        report.repaired += int(handled.repaired)
+        report.notified += len(handled.notifications)
+        if handled.error:
+            report.errors.append(handled.error)
 
 
 def _deliver(session: Session, now: datetime, report: PassReport, smtp: SmtpSettings) -> None:
