@@ -30,7 +30,7 @@ from engine import spiff
 from engine.actor import Actor
 from engine.db import Base, make_engine
 from engine.deadlines import run_due_timers
-from engine.errors import EngineError, TaskDataError
+from engine.errors import EngineError, NotFoundError, TaskDataError
 from engine.execution import complete_task, start_case, start_process
 from engine.form_data import Leaning, answers, options, reanswer
 from engine.models import Agency, AgencyKind, Case, DueTimer, OpenTask, Territory
@@ -144,7 +144,10 @@ class Simulator:
         self.checker = checker(self.session)
         self.session.commit()
         self.levels = _levels(self.session)
-        self.entry_form = self._start_form(ENTRY)
+        try:
+            self.entry_form = self._start_form(ENTRY)
+        except NotFoundError:
+            self.entry_form = None
         self.incidents = incident_processes(self.session, self.entry_form[0] if self.entry_form else None)
 
     def close(self) -> None:
@@ -235,7 +238,10 @@ class _Play:
 
     # --- generating -------------------------------------------------------------------------------
     def run(self) -> HistoryResult:
-        if self.sim.entry_form is None or not self._detect():
+        if self.sim.entry_form is None:
+            self.result.errors.append(f"{ENTRY}: no deployed process with a start form opens the cases")
+            return self.result
+        if not self._detect():
             return self.result
         self._plan_incidents()
         self._watch_tasks()

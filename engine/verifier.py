@@ -90,6 +90,7 @@ class Report:
     incidents: int = 0
     late: int = 0
     unanswered: int = 0
+    cases: int = 0  # histories that opened a case (none: the protocol has no entry process)
     errors: list[str] = field(default_factory=list)
     stopped_early: bool = False
 
@@ -160,6 +161,7 @@ def world_of(session: Session) -> World:
 def _tally(report: Report, results: Sequence[HistoryResult]) -> None:
     report.histories = len(results)
     for result in results:
+        report.cases += bool(result.events)
         report.levels.update(result.levels)
         report.incidents += result.incidents
         report.late += result.late

@@ -103,7 +103,9 @@ def verify_command(histories: int, days: int, seed: int, workers: int) -> None:
     report = verify(files, world, Settings(histories=histories, days=days, seed=seed, workers=workers))
     for line in summary(report):
         click.echo(line)
-    if not report.ok:
+    if not report.cases:
+        click.echo("Ninguna historia pudo abrir un caso: no se ha verificado nada.", err=True)
+    if not report.ok or not report.cases:
         raise click.exceptions.Exit(1)
 
 
