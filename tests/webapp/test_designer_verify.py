@@ -1,4 +1,4 @@
-"""The designer's verification: "Verificar" on a draft that re-adds a blocking join; deploys refused unless overridden."""
+"""The designer's "Verificar" on a draft that re-adds a blocking join; a deploy refused unless overridden."""
 
 from __future__ import annotations
 
