@@ -44,6 +44,7 @@ DEFAULT_LEVELS = ("no_apreciado", "bajo", "medio", "alto", "extremo")
 PROFILES = ("on_time", "late", "never")
 RETRIES = 40  # fresh answers to a refused form before giving the step up
 NO_DUE = timedelta(days=7)  # a step without a deadline is answered within about a week
+STUCK_PASSES = 20  # passes at one moment before its timers are set aside
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,8 @@ class _Play:
         self.planned: list[tuple[datetime, int, str, Any]] = []
         self.order = 0
         self.profiles = {kind: rng.choices(PROFILES, (0.6, 0.25, 0.15))[0] for kind in sim.kinds}
+        self.stuck: set[int] = set()  # timers a pass did not fire: set aside so the clock moves on
+        self.passes, self.last_pass = 0, START
 
     # --- generating -------------------------------------------------------------------------------
     def run(self) -> HistoryResult:
@@ -394,13 +397,27 @@ class _Play:
 
     # --- the clock and the checks -------------------------------------------------------------------
     def _next_timer(self) -> datetime | None:
-        return self.session.execute(
-            select(func.min(DueTimer.fire_at)).where(DueTimer.case_id == self.case_id)).scalar_one_or_none()
+        query = select(func.min(DueTimer.fire_at)).where(DueTimer.case_id == self.case_id)
+        if self.stuck:
+            query = query.where(DueTimer.id.not_in(self.stuck))
+        return self.session.execute(query).scalar_one_or_none()
 
     def _fire(self, at: datetime) -> None:
         self.now = max(self.now, at)
         report = run_due_timers(self.session, self.now)
         self.result.errors.extend(report.errors)
+        self.passes = self.passes + 1 if at == self.last_pass else 0
+        self.last_pass = at
+        if (not report.fired and not report.failed) or self.passes > STUCK_PASSES:
+            # A timer the pass leaves due (or keeps re-creating at the same moment) would stop the clock.
+            left = self.session.execute(select(DueTimer).where(
+                DueTimer.case_id == self.case_id, DueTimer.fire_at <= self.now)).scalars().all()
+            for timer in left:
+                self.stuck.add(timer.id)
+                what = (timer.payload or {}).get("process_key") or "instance"
+                self.result.errors.append(f"timer {timer.kind} of {what} not fired at {self.now.isoformat()}: "
+                                          "left aside")
+            self.passes = 0
         self._check()
 
     def _check(self) -> None:
