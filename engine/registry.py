@@ -475,5 +475,12 @@ def forget_cached_definitions(definition_ids: Iterable[int] | None = None) -> No
             del cache[cache_key]
 
 
+def forget_cached_database(url: str) -> None:
+    """Drop what the caches hold of one database (a private one being dropped, such as the verifier's)."""
+    for cache in (_RUNNABLE_CACHE, _FORM_CACHE):
+        for cache_key in [k for k in cache if k[0] == url]:
+            del cache[cache_key]
+
+
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

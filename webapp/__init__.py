@@ -93,6 +93,13 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
         SMTP_PASSWORD="",
         SMTP_STARTTLS=False,
         MAIL_FROM="coordina@localhost",
+        # The designer's "Verificar" (and the check before a deploy): generated histories, their days,
+        # worker processes, and a bound in seconds on the histories played (then on each shrinking).
+        DESIGNER_VERIFY_BEFORE_DEPLOY=True,
+        DESIGNER_VERIFY_HISTORIES=60,
+        DESIGNER_VERIFY_DAYS=365,
+        DESIGNER_VERIFY_WORKERS=1,
+        DESIGNER_VERIFY_SECONDS=90.0,
     )
     app.config.from_pyfile("config.py", silent=True)
     for variable, key in ENV_CONFIG.items():

@@ -5,6 +5,7 @@ Each command is one unit of work: it commits once on success and leaves nothing 
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from engine.actor import Actor
 from engine.clock import SystemClock
 from engine.errors import DefinitionError, Problem
 from engine.registry import SourceFile, deploy_files, read_directory, validate
+from engine.verifier import Settings, deployed_protocol, summary, verify, world_of
 from webapp import clock
 from webapp.demo import seed_demo
 from webapp.demo_history import generate_history
@@ -75,6 +77,36 @@ def deploy_command(comment: str) -> None:
                    "deploy from files; download the designer's version, merge, and deploy again", err=True)
     click.echo(f"{len(result.created)} created, {len(result.unchanged)} unchanged"
                + (f", {len(result.conflicts)} not deployed (conflict)." if result.conflicts else "."))
+
+
+@processes_cli.command("verify")
+@click.option("--histories", type=click.IntRange(min=1), default=500, show_default=True,
+              help="Generated case histories to play.")
+@click.option("--days", type=click.IntRange(min=1), default=365, show_default=True, help="Days of each history.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Random seed: the same seed, the same histories.")
+@click.option("--workers", type=click.IntRange(min=1), default=min(os.cpu_count() or 1, 2), show_default=True,
+              help="Worker processes.")
+def verify_command(histories: int, days: int, seed: int, workers: int) -> None:
+    """Verify the deployed protocol on generated histories; exit 1 when an invariant is broken.
+
+    Prints the speed, the levels reached, and for each broken invariant how many histories broke
+    it and its shortest event sequence, in Spanish.
+    """
+    session = _session()
+    try:
+        files, world = deployed_protocol(session), world_of(session)
+    finally:
+        session.rollback()
+    if not files:
+        click.echo("No hay ningún protocolo desplegado: ejecute «flask processes deploy».", err=True)
+        raise click.exceptions.Exit(1)
+    report = verify(files, world, Settings(histories=histories, days=days, seed=seed, workers=workers))
+    for line in summary(report):
+        click.echo(line)
+    if not report.cases:
+        click.echo("Ninguna historia pudo abrir un caso: no se ha verificado nada.", err=True)
+    if not report.ok or not report.cases:
+        raise click.exceptions.Exit(1)
 
 
 @processes_cli.command("validate")

@@ -44,6 +44,10 @@ def app_config(url: str, **overrides: Any) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": url,
         "PROCESSES_DIR": BPMN_DIR,
         "FORMS_DIR": FORMS_DIR,
+        # Deploys in tests are not verified first (test_designer_verify.py turns it on, with few short histories).
+        "DESIGNER_VERIFY_BEFORE_DEPLOY": False,
+        "DESIGNER_VERIFY_HISTORIES": 4,
+        "DESIGNER_VERIFY_DAYS": 30,
         **overrides,
     }
 

@@ -75,3 +75,27 @@ def test_validate_checks_without_storing(make_app: AppFactory, processes_dir: Pa
     assert broken.exit_code == 1
     assert "missing_form" in broken.output
     assert definitions(app) == []
+
+
+def test_verify_prints_speed_and_levels_and_exits_1_exactly_when_an_invariant_is_broken(
+    make_app: AppFactory,
+) -> None:
+    root = Path(__file__).resolve().parents[2]
+    app = make_app(PROCESSES_DIR=root / "processes", FORMS_DIR=root / "forms")
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["processes", "deploy"]).exit_code == 0
+    result = runner.invoke(args=["processes", "verify", "--histories", "2", "--days", "15", "--workers", "1"])
+    assert "2 historias de 15 días (semilla 1)" in result.output
+    assert "historias/segundo" in result.output
+    assert "Niveles alcanzados: " in result.output
+    broken = "Incumplida «" in result.output
+    assert result.exit_code == (1 if broken else 0), result.output
+    if broken:
+        assert "Secuencia más corta" in result.output
+        assert "día 0, 08:00: detección registrada" in result.output
+
+
+def test_verify_without_a_deployed_protocol_says_so_and_exits_1(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["processes", "verify", "--histories", "1", "--days", "1", "--workers", "1"])
+    assert result.exit_code == 1
+    assert "No hay ningún protocolo desplegado" in result.output

@@ -10,6 +10,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     jsonify,
     redirect,
@@ -44,6 +45,7 @@ from webapp.auth.principal import ROLE_DESIGNER
 from webapp.designer import queries
 from webapp.designer.operations import default_scenario, preview, skeleton
 from webapp.designer.schemas import DraftSave, FormPreview, ProblemOut
+from webapp.designer.verification import settings_of, verify_drafts
 from webapp.extensions import db
 
 bp = Blueprint("designer", __name__, url_prefix="/designer", template_folder="templates",
@@ -214,14 +216,57 @@ def _run_try(process_key: str, territory: str, text: str) -> tuple[Any, list[Pro
     return report, [], None
 
 
+@bp.route("/verificar", methods=["GET", "POST"])
+def verify() -> ResponseReturnValue:
+    """Verify the drafts over the deployed protocol on generated case histories; show what breaks, in Spanish."""
+    session = db.session()
+    report, problems = None, list[Problem]()
+    if request.method == "POST":
+        try:
+            report, files = verify_drafts(session, settings_of(current_app.config))
+        except DefinitionError as exc:
+            problems = exc.problems
+            files = [d.file_name for d in list_drafts(session)]
+        session.rollback()
+        audit(session, "definition.verify", object_type="draft",
+              outcome="ok" if report is not None and report.ok and report.cases else "failed",
+              detail={"files": files, "histories": report.histories if report else 0,
+                      "broken": [f.invariant_id for f in report.findings] if report else [],
+                      "problems": len(problems)})
+        session.commit()
+    return render_template("designer/verify.html", report=report, problems=problems, drafts=list_drafts(session))
+
+
 @bp.post("/desplegar")
 def deploy() -> ResponseReturnValue:
-    """Deploy every draft as new versions with a comment; running instances keep their versions."""
+    """Deploy every draft as new versions with a comment; running instances keep their versions.
+
+    The drafts are verified first: when an invariant breaks, the deploy is refused unless the
+    designer overrides it with a reason, which is audited with what broke.
+    """
     comment = request.form.get("comment", "").strip()
     if not comment:
         flash(_("Escriba un comentario: qué cambia y por qué."), "error")
         return redirect(url_for("designer.index"))
     files = [d.file_name for d in list_drafts(db.session())]
+    override = request.form.get("override_reason", "").strip()
+    try:
+        checked = files and current_app.config["DESIGNER_VERIFY_BEFORE_DEPLOY"]
+        report, _files = verify_drafts(db.session(), settings_of(current_app.config)) if checked else (None, [])
+    except DefinitionError:
+        report = None  # the deploy below refuses the drafts and lists their problems
+    db.session.rollback()
+    if report is not None and not report.ok:
+        broken = [f.invariant_id for f in report.findings]
+        if not override:
+            audit(db.session(), "definition.deploy", object_type="draft", outcome="refused",
+                  detail={"files": files, "broken": broken})
+            db.session.commit()
+            return render_template("designer/index.html", groups=queries.overview(db.session()),
+                                   drafts=list_drafts(db.session()), verification=report, comment=comment), 422
+        audit(db.session(), "definition.deploy_override", object_type="draft",
+              detail={"files": files, "broken": broken, "reason": override[:2000], "comment": comment[:2000],
+                      "histories": report.histories})
     try:
         result = deploy_drafts(db.session(), actor=current_user.username, now=clock.now(), comment=comment[:2000])
     except DefinitionError as exc:
