@@ -15,7 +15,7 @@ def test_the_review_schema_offers_the_deployed_levels_lowest_first(api: ApiWorld
     assessment = agency_queue(api, "police")["police_risk_assessment"]
     api.call("police", "POST", f"/api/v1/tasks/{assessment['id']}/complete",
              json={"data": risk_answers("medio"), "version": assessment["version"]})
-    review = agency_queue(api, "police")["risk_level_review"]
+    review = agency_queue(api, "police")["reassessment_review"]
     schema = api.call("police", "GET", f"/api/v1/tasks/{review['id']}").get_json()["form"]["schema"]
     assert [(o["const"], o["title"]) for o in schema["properties"]["final_level"]["oneOf"]] == [
         ("no_apreciado", "No apreciado"), ("bajo", "Bajo"), ("medio", "Medio"), ("alto", "Alto"),
