@@ -82,10 +82,12 @@ def test_two_incidents_an_hour_apart_give_one_immediate_reassessment(protocol: P
     case = protocol.open_case()
     protocol.assess(case, "police_risk_assessment", "reassessment_review", "medio")
     protocol.report_incident(case)
+    first_incident = protocol.clock.now()
     protocol.clock.advance(timedelta(hours=1))
     protocol.report_incident(case, complaint_filed=True)
     tasks = protocol.tasks(case)
-    assert tasks["incident_reassessment"].due_at == protocol.clock.now() + timedelta(hours=4)
+    # The second incident restarts the police line but never postpones the re-assessment the first made due.
+    assert tasks["incident_reassessment"].due_at == first_incident + timedelta(hours=4)
     assert protocol.running(case).count("followup") == 1
     protocol.assess(case, "incident_reassessment", "reassessment_review", "alto")
     assert protocol.running(case).count("followup") == 1  # the chain goes on once, not twice
@@ -101,6 +103,16 @@ def test_the_database_refuses_a_second_running_instance_of_a_track(protocol: Pro
     with pytest.raises(IntegrityError):
         protocol.session.flush()
     protocol.session.rollback()
+
+
+def test_an_incident_never_postpones_a_reassessment_already_overdue(protocol: Protocol) -> None:
+    case = protocol.open_case()
+    protocol.assess(case, "police_risk_assessment", "reassessment_review", "extremo")
+    due = protocol.task(case, "police_reassessment").due_at
+    assert due is not None
+    protocol.clock.advance(timedelta(hours=80))  # the police are 8 hours late
+    protocol.report_incident(case)
+    assert protocol.task(case, "incident_reassessment").due_at == due
 
 
 # --- Finding 4: the forensic report after intake, and the minors-vulnerable flag -------------------
