@@ -1,7 +1,7 @@
 """invariants watchdog: open violations, and indexes to find cases missing a step without reading history
 
 Revision ID: 5b7d1e9c3a42
-Revises: e7f3a94b0c21
+Revises: a1c5e9d2f470
 Create Date: 2026-12-03 16:00:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '5b7d1e9c3a42'
-down_revision = 'e7f3a94b0c21'
+down_revision = 'a1c5e9d2f470'
 branch_labels = None
 depends_on = None
 
