@@ -120,6 +120,15 @@ def _cancel_track(track: str) -> None:
     collector.cancels.append(track)
 
 
+def _value_of(context: Mapping[str, Any]) -> Any:
+    """Give scripts value(name, default): a start datum that a caller may leave out (a trial, an old start)."""
+
+    def value(name: str, default: Any = None) -> Any:
+        return context.get(name, default)
+
+    return value
+
+
 def _now() -> datetime:
     injected = _engine_now.get()
     return injected if injected is not None else datetime.now(UTC)
@@ -133,11 +142,12 @@ class _SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[mi
     """
 
     def evaluate(self, expression: str, context: dict[str, Any], external_context: Any = None) -> Any:
-        return sandbox.evaluate(expression, context, {"now": _now, **(external_context or {})})
+        return sandbox.evaluate(expression, context, {"now": _now, "value": _value_of(context),
+                                                      **(external_context or {})})
 
     def execute(self, script: str, context: dict[str, Any], external_context: Any = None) -> bool:
         external = {"now": _now, "update_case": _update_case, "start_process": _start_process,
-                    "cancel_track": _cancel_track, **(external_context or {})}
+                    "cancel_track": _cancel_track, "value": _value_of(context), **(external_context or {})}
         sandbox.execute(script, context, external)
         return True
 

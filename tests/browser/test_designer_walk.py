@@ -37,7 +37,9 @@ COMPLAINT = {"complaint_received_at": "2026-03-02T10:00:00+01:00", "report_numbe
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Any]]:
     """Serve the app (migrated SQLite, the protocol deployed from files, the demo accounts)."""
-    with live_app(tmp_path, [["demo", "seed"]], npm_package="dmn-js") as served:
+    # The deploy verifies the drafts first (a short verification here: the walk is about the editors).
+    with live_app(tmp_path, [["demo", "seed"]], npm_package="dmn-js", DESIGNER_VERIFY_HISTORIES=4,
+                  DESIGNER_VERIFY_DAYS=30) as served:
         yield served
 
 
@@ -131,16 +133,17 @@ def test_the_designer_changes_the_medium_period_and_a_form_and_only_new_cases_ge
     page.screenshot(path=str(ARTIFACTS / "designer-modeller.png"), full_page=True)
     page.select_option('#panel select[name="prop-form"]', "risk_assessment")
 
-    # The lane of the social follow-up names an agency kind from a list; the change can be undone.
+    # The police line's lane names an agency kind from a list; the change can be undone.
     page.evaluate("() => { const m = window.coordinaModeler; "
-                  "m.get('selection').select(m.get('elementRegistry').get('followup_lane_social')); }")
+                  "m.get('selection').select(m.get('elementRegistry').get('followup_lane_0')); }")
     lane = page.locator('#panel select[name="lane-kind"]')
-    assert lane.input_value() == "Servicios sociales"
+    police = "Policía estatal (Guardia Civil / Policía Nacional)"
+    assert lane.input_value() == police
     lane.select_option("Centro de salud")
     exported = "() => window.coordinaModeler.saveXML().then((r) => r.xml)"
-    assert 'id="followup_lane_social" name="Centro de salud"' in page.evaluate(exported)
+    assert 'id="followup_lane_0" name="Centro de salud"' in page.evaluate(exported)
     page.get_by_role("button", name="Deshacer").click()
-    assert 'id="followup_lane_social" name="Servicios sociales"' in page.evaluate(exported)
+    assert f'id="followup_lane_0" name="{police}"' in page.evaluate(exported)
     page.get_by_role("button", name="Guardar borrador").click()
     page.get_by_text("Borrador guardado (versión 2).").wait_for()
 
