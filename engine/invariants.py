@@ -526,14 +526,13 @@ def process_tracks(session: Session) -> dict[str, str]:
 
 
 def _track_column(session: Session) -> tuple[ColumnElement[Any] | None, dict[str, str]]:
-    """Return the SQL expression of an instance's track: its column if it has one, else from its process."""
-    column = getattr(ProcessInstance, "track", None)
-    if column is not None:
-        return column, {}
+    """Return the SQL expression of an instance's track: its column, else (rows started before the tracks
+    existed, whose column is empty) the track its process declares now."""
+    column: ColumnElement[Any] = ProcessInstance.track.expression
     tracks = process_tracks(session)
     if not tracks:
-        return None, tracks
-    return case(tracks, value=ProcessInstance.process_key), tracks
+        return column, tracks
+    return func.coalesce(column, case(tracks, value=ProcessInstance.process_key)), tracks
 
 
 def _one_per_track(session: Session, invariant: Invariant, only: list[int] | None) -> list[Violation]:

@@ -30,7 +30,7 @@ AGENCY = "Guardia Civil — Puebla de la Calzada"
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Any]]:
     """Serve the app (migrated SQLite, the protocol, a generated history) on a clock stopped at NOW."""
-    history = ["demo", "generate", "--cases", "16", "--days", "60", "--seed", "5"]
+    history = ["demo", "generate", "--cases", "30", "--days", "60", "--seed", "5"]
     with live_app(tmp_path, [history], npm_package="chart.js", CLOCK=FakeClock(NOW)) as served:
         yield served
 
