@@ -7,7 +7,6 @@ table. Screenshot: test-artifacts/designer-verify.png.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -44,14 +43,6 @@ def test_verify_shows_the_blocking_join_and_the_deploy_needs_an_audited_override
             if path.name != "intake.bpmn":
                 save_draft(db.session(), path.name, path.read_text(encoding="utf-8"), expected_version=None,
                            actor="disenadora", now=datetime.now(UTC))
-        # This small police line has no incident re-assessment nor a separate review: the designer's draft of
-        # the invariants names only the steps it has (an invariant naming a step no process has is refused).
-        raw = json.loads((PROCESSES / "protocol.invariants.json").read_text(encoding="utf-8"))
-        for invariant in raw["invariants"]:
-            if invariant["id"] == "police_reassessment_pending":
-                invariant["steps"] = ["police_risk_assessment", "police_reassessment"]
-        save_draft(db.session(), "protocol.invariants.json", json.dumps(raw, ensure_ascii=False),
-                   expected_version=None, actor="disenadora", now=datetime.now(UTC))
         db.session.commit()
     page = sign_in(browser, base, "disenadora")
     page.goto(f"{base}/designer")
