@@ -22,7 +22,6 @@ from tests.browser.conftest import ARTIFACTS, live_app
 from tests.browser.test_protocol_walk import sign_in
 from webapp.extensions import db
 
-PROCESSES = Path(__file__).resolve().parents[2] / "processes"
 BLOCKING = Path(__file__).resolve().parents[1] / "webapp" / "blocking_protocol"
 
 
