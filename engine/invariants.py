@@ -21,7 +21,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, DateTime, and_, case, cast, exists, false, func, literal, or_, select
@@ -34,6 +34,7 @@ from engine.errors import ExecutionError, NotFoundError, Problem
 from engine.models import Case, Definition, OpenTask, ProcessInstance, TaskEvent
 from engine.models.case import CASE_STATUSES
 from engine.sandbox import parse_duration
+from engine.timing import parse_when_or_none
 
 SUFFIX = ".invariants.json"
 KINDS = ("open_step", "one_per_track", "step_exists", "step_deadline")
@@ -349,16 +350,6 @@ class _Periods:
             raise ExecutionError(f"decision {decision} gave {value!r} for {level!r}: {exc}") from exc
 
 
-def _when(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-
-
 def _duration(raw: Mapping[str, Any], key: str) -> timedelta:
     return parse_duration(raw[key]) if key in raw else timedelta(0)
 
@@ -414,7 +405,7 @@ def _open_step(session: Session, invariant: Invariant, only: list[int] | None, p
             continue
         if not bounds or row.due is None:
             continue  # a step without a deadline is not judged late here (step_deadline says so)
-        facts = {name: _when(row[5 + i]) for i, name in enumerate(names)}
+        facts = {name: parse_when_or_none(row[5 + i]) for i, name in enumerate(names)}
         limit = _limit(bounds, facts, level, periods)
         if limit is None:
             continue
