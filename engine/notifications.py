@@ -32,9 +32,13 @@ class Recipients:
         if stage == "supervisor":
             return [user for user in self.members(task.agency_id) if user.has_role("supervisor")]
         if stage == "coordinator":
-            mesa = resolve_agencies(self._session, territory_id, {COORDINATOR_KIND}).get(COORDINATOR_KIND)
-            return self.members(mesa)
+            return self.coordination(territory_id)
         raise ValueError(f"unknown stage {stage!r}")
+
+    def coordination(self, territory_id: int) -> list[UserAccount]:
+        """Return the active members of the territory's Mesa coordination."""
+        mesa = resolve_agencies(self._session, territory_id, {COORDINATOR_KIND}).get(COORDINATOR_KIND)
+        return self.members(mesa)
 
     def members(self, agency_id: int | None) -> list[UserAccount]:
         """Return the active professionals and supervisors of an agency."""

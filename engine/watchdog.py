@@ -2,7 +2,8 @@
 
 A violation is recorded once per episode: the first pass that finds it inserts its `open_violation`
 row (case, invariant, kind), writes `invariant_violated` to the case history and tells the supervisors
-of the agency whose step is at stake and the Mesa's coordination; later passes that still find it
+of the agency whose step is at stake and the Mesa's coordination (the coordination alone when no open
+step shows the gap: nothing open, no repair, or a repair that failed); later passes that still find it
 only try the repair again. The episode ends when the repair succeeds or a pass no longer finds it.
 
 Several workers may run it at once: each violation is handled under its case's lock (SKIP LOCKED on
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session
 from engine.actor import Actor
 from engine.db import is_postgresql
 from engine.invariants import Invariant, Violation, apply_repair, find_violations, lock_case_or_skip
-from engine.models import Notification, OpenTask, OpenViolation, ProcessInstance
+from engine.models import Case, Notification, OpenTask, OpenViolation, ProcessInstance
 from engine.notifications import Recipients
 from engine.persistence import record
 
@@ -137,6 +138,8 @@ def handle_violation(
         task = _task_about(session, violation, started)
         if task is not None:
             handled.notifications = _notify(session, recipients, task, invariant, now)
+        else:  # no step to point at (none open, none started): the Mesa's coordination still hears of it
+            handled.notifications = _notify_coordination(session, recipients, case, invariant, now)
     session.flush()
     return handled
 
@@ -186,5 +189,20 @@ def _notify(
                               step=invariant.title[:200], due_at=task.due_at, created_at=now)
         session.add(notice)
         created.append(notice)
+    session.flush()
+    return created
+
+
+def _notify_coordination(
+    session: Session, recipients: Recipients, case: Case, invariant: Invariant, now: datetime,
+) -> list[Notification]:
+    """Tell the Mesa's coordination of the case's territory about a violation no open step shows.
+
+    Called once per episode (only when it is first recorded), so it needs no step to deduplicate on.
+    """
+    created = [Notification(user_id=user.id, kind=NOTICE_KIND, case_id=case.id, task_id=None,
+                            step=invariant.title[:200], due_at=None, created_at=now)
+               for user in recipients.coordination(case.territory_id)]
+    session.add_all(created)
     session.flush()
     return created

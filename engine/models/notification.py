@@ -31,8 +31,9 @@ class Notification(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     kind: Mapped[str] = mapped_column(String(16))
     case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), index=True)
-    # The open_task the notice is about (rows are deleted on completion; the notice outlives them).
-    task_id: Mapped[int] = mapped_column(Integer)
+    # The open_task the notice is about (rows are deleted on completion; the notice outlives them); none
+    # for a broken invariant that no open step shows (told to the Mesa's coordination, linked to the case).
+    task_id: Mapped[int | None] = mapped_column(Integer)
     # The step's name in the model (for "invariant": the invariant's title): no personal data.
     step: Mapped[str] = mapped_column(String(200))
     due_at: Mapped[datetime | None]

@@ -185,6 +185,26 @@ def test_a_repair_that_cannot_be_made_is_retried_later_not_on_every_pass(
     assert [r.violations_recorded for r in reports] == [1, 0, 0]
 
 
+def test_a_gap_no_open_step_shows_is_told_to_the_mesa_coordination_once(
+    session: Session, world: World, clock: FakeClock,
+) -> None:
+    """A missing step whose repair cannot be made leaves no step to point at: the coordination still hears."""
+    def change(raw: dict[str, Any]) -> None:
+        raw["invariants"][2]["repair"] = {"start_process": "no_such_process"}
+
+    deploy(session, protocol_files(invariants_file(change)), actor="tests", now=clock.now())
+    case = open_case(session, territory_id=world.territory.id, now=clock.now(), actor=world.actor("state_police"))
+    session.commit()
+    clock.advance(timedelta(hours=2))  # past the grace: the social follow-up is missing, and nothing is open for it
+    for minutes in (0, 1, REPAIR_RETRY.total_seconds() // 60 + 1):
+        run_pass(session, clock.now() + timedelta(minutes=minutes), smtp=None, base_url=BASE_URL)
+    notices = session.execute(select(Notification).where(Notification.kind == "invariant")).scalars().all()
+    coordination = {world.users[name].id for name in ("mesa_coordinator", "mesa_coordinator_boss")}
+    assert {n.user_id for n in notices} == coordination  # each member once, over three passes
+    assert len(notices) == len(coordination)
+    assert all(n.case_id == case.id and n.task_id is None for n in notices)
+
+
 def test_the_watchdog_benchmark_smoke_run_passes_its_target(capsys: pytest.CaptureFixture[str]) -> None:
     reason = postgres_available()
     if reason:
