@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, cast
 from uuid import UUID
 
@@ -456,7 +456,7 @@ class Run:
                         ready.append(ReadyTask(str(task.id), _human_spec(task.task_spec), task.data,
                                                _boundary_timer_at(task)))
                 elif (when := _timer_value(task)) is not None:
-                    timers.append(when)
+                    timers.append(when + FIRES_AFTER)
             self._scanned = (ready, timers)
         return self._scanned
 
@@ -492,6 +492,11 @@ class Run:
                 raise ExecutionError(_describe(exc)) from exc
         self.effects.merge(effects)
         self.advance(now)
+
+
+# SpiffWorkflow fires a timer only once the clock is strictly past its time (`value < now`): the row that
+# wakes the deadline pass is set that much later, so the pass that takes it always fires it.
+FIRES_AFTER = timedelta(microseconds=1)
 
 
 def _timer_value(task: Any) -> datetime | None:

@@ -14,6 +14,7 @@ from engine.deadlines import run_due_timers
 from engine.execution import complete_task, start_case, start_process
 from engine.models import Case, DueTimer, OpenTask, ProcessInstance, TaskEvent
 from engine.registry import deploy
+from engine.spiff import FIRES_AFTER
 from forms import FormDefinition
 from tests.conftest import World
 from tests.engine.conftest import source, with_forms
@@ -38,7 +39,22 @@ def test_a_boundary_timer_sets_the_task_deadline_and_is_indexed(
     [task] = open_tasks(session, case)
     assert task.due_at == clock.now() + timedelta(hours=72)
     timer = session.execute(select(DueTimer).where(DueTimer.case_id == case.id)).scalar_one()
-    assert (timer.kind, timer.fire_at) == ("bpmn_timer", clock.now() + timedelta(hours=72))
+    # SpiffWorkflow fires strictly after the deadline: the row wakes the pass at the first instant it will.
+    assert (timer.kind, timer.fire_at) == ("bpmn_timer", clock.now() + timedelta(hours=72) + FIRES_AFTER)
+
+
+@pytest.mark.usefixtures("deployed")
+def test_a_pass_at_the_very_moment_its_row_names_fires_the_timer(
+    session: Session, world: World, clock: FakeClock
+) -> None:
+    """A pass woken exactly at the row's time fires it (it used to find the timer due and leave it waiting)."""
+    case = start_hearing(session, world, clock)
+    timer = session.execute(select(DueTimer).where(DueTimer.case_id == case.id)).scalar_one()
+    report = run_due_timers(session, timer.fire_at)
+    session.commit()
+    assert (report.fired, report.failed) == (1, 0)
+    assert {t.element_id for t in open_tasks(session, case)} == {"hold_hearing", "chase_court"}
+    assert session.execute(select(DueTimer).where(DueTimer.case_id == case.id)).first() is None
 
 
 @pytest.mark.usefixtures("deployed")
