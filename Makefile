@@ -41,8 +41,10 @@ run: venv $(NODE_STAMP) $(CATALOG).mo
 	$(FLASK) demo generate --cases 40 --days 120 --seed 7
 	COORDINA_INSECURE_COOKIES=1 FLASK="$(FLASK)" scripts/run-dev.sh  # the server and the deadline worker
 
+# Two test processes by default (CI has 2 cores); TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
 test: venv $(NODE_STAMP) $(CATALOG).mo
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 # Lay out the BPMN diagrams, render their pictures and rewrite processes/README.md's tables.
 diagrams: venv $(NODE_STAMP)
