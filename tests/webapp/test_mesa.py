@@ -437,6 +437,10 @@ def test_a_transfer_moves_the_open_steps_and_the_access_and_keeps_the_history(wo
         history_before = db.session.execute(select(TaskEvent.id, TaskEvent.action, TaskEvent.agency_id)
                                             .where(TaskEvent.case_id == case_id).order_by(TaskEvent.id)).all()
     assert world.browser("policia").get(f"/casos/{case_id}").status_code == 200
+    form = world.browser("mesa").get(f"/mesa/{world.here}/traslados", query_string={"caso": case_id})
+    assert form.status_code == 200
+    assert f'action="/mesa/{world.here}/traslados"' in form.get_data(as_text=True)
+    assert f'<option value="{case_id}" selected>' in form.get_data(as_text=True)
     sent = world.browser("mesa").post(f"/mesa/{world.here}/traslados",
                                       {"case_id": str(case_id), "to_mesa": str(world.there),
                                        "reason": "Cambio de domicilio"})
@@ -444,6 +448,7 @@ def test_a_transfer_moves_the_open_steps_and_the_access_and_keeps_the_history(wo
     receiving = world.browser("mesa.madrid")
     page = receiving.get(f"/mesa/{world.there}").get_data(as_text=True)
     transfer_id = re.search(r'data-transfer="(\d+)"', page).group(1)  # type: ignore[union-attr]
+    assert f'action="/mesa/traslados/{transfer_id}/aceptar"' in page
     assert receiving.post(f"/mesa/traslados/{transfer_id}/aceptar").status_code == 302
     # The old agency loses access (404, audited); the new one has the step and sees the case.
     assert world.browser("policia").get(f"/casos/{case_id}").status_code == 404
