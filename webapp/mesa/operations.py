@@ -8,7 +8,7 @@ while the meeting is open: every edit checks the meeting's version (a form poste
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -27,6 +27,7 @@ from webapp.mesa.queries import AGREEMENT_PROCESS, agenda_facts, seats
 from webapp.validation import InvalidInput
 
 ACTION_MAX, NOTE_MAX = 2000, 4000
+DEFAULT_AGREEMENT_DAYS = 7
 
 
 # --- The agenda ---------------------------------------------------------------------------------
@@ -161,6 +162,16 @@ def _on_agenda(session: Session, meeting: Meeting, case_id: int) -> None:
                                                         AgendaItem.case_id == case_id)).first()
     if found is None:
         raise InvalidInput({"case": [_("Ese caso no está en el orden del día.")]})
+
+
+def today_iso(now: datetime) -> str:
+    """Return today's local date (ISO)."""
+    return now.astimezone(LOCAL_TZ).date().isoformat()
+
+
+def default_due_on(now: datetime) -> str:
+    """Return the date an agreement is due by default: in a week (ISO)."""
+    return (now.astimezone(LOCAL_TZ).date() + timedelta(days=DEFAULT_AGREEMENT_DAYS)).isoformat()
 
 
 def due_end_of_day(day: date) -> datetime:

@@ -23,7 +23,6 @@ from webapp.mesa.queries import mesa_of_territory, territory_name, territory_reg
 from webapp.validation import InvalidInput
 
 MEETING_HOUR = time(10, 0)  # meetings are planned at 10:00 local time unless the coordinator says otherwise
-DEFAULT_AGREEMENT_DAYS = 7
 
 
 def create_mesa(session: Session, territory_id: int, *, now: datetime, name: str | None = None,
@@ -84,16 +83,6 @@ def next_working_day(session: Session, mesa: Mesa, now: datetime) -> datetime:
 def next_working_day_iso(session: Session, mesa: Mesa, now: datetime) -> str:
     """Return `next_working_day` as a datetime-local value (local time)."""
     return next_working_day(session, mesa, now).astimezone(LOCAL_TZ).strftime("%Y-%m-%dT%H:%M")
-
-
-def today_iso(now: datetime) -> str:
-    """Return today's local date (ISO)."""
-    return now.astimezone(LOCAL_TZ).date().isoformat()
-
-
-def default_due_on(now: datetime) -> str:
-    """Return the date an agreement is due by default: in a week (ISO)."""
-    return (now.astimezone(LOCAL_TZ).date() + timedelta(days=DEFAULT_AGREEMENT_DAYS)).isoformat()
 
 
 def plan_next_meeting(session: Session, mesa: Mesa, now: datetime) -> Meeting:

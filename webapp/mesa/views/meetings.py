@@ -22,7 +22,6 @@ from webapp.extensions import db
 from webapp.mesa import operations as ops
 from webapp.mesa.minutes import close_meeting, minutes_of, snapshot_detail
 from webapp.mesa.queries import COORDINATOR, agenda_entries, agenda_since, attendance_of, seats, territory_name
-from webapp.mesa.schedule import default_due_on, today_iso
 from webapp.mesa.summaries import agreement_rows, item_summaries
 from webapp.mesa.views.blueprint import LABELS, bp
 from webapp.mesa.views.common import deny, meeting_and_role, posted_date, posted_version
@@ -172,7 +171,7 @@ def _meeting_page(meeting: Meeting, mesa: Mesa, role: str, *, errors: Mapping[st
         "mesa/meeting.html", meeting=meeting, mesa=mesa, role=role, summaries=summaries, content=content,
         seats=members, attendance=attendance_of(session, meeting), labels=LABELS, errors=errors or {},
         agreements=agreement_rows(session, now, meeting_id=meeting.id),
-        default_due=default_due_on(now), today=today_iso(now),
+        default_due=ops.default_due_on(now), today=ops.today_iso(now),
         territory=territory_name(session, mesa.territory_id),
     )
     case_ids = snapshot_detail(content) if content else [s.case_id for s in summaries]
