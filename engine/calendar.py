@@ -1,14 +1,13 @@
-"""Business calendar: Spanish national and regional holidays, counted in Madrid local time."""
+"""Business calendar: Spanish national and regional holidays, counted in the local time zone (engine.localtime)."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 from holidays.countries.spain import Spain
 
-MADRID = ZoneInfo("Europe/Madrid")
+from engine.localtime import LOCAL_TZ
 
 # `holidays` also lists non-ISO subdivisions (e.g. the municipality "Barcelona"); regions are
 # autonomous communities and cities identified by their ISO 3166-2:ES code, so keep only those.
@@ -48,7 +47,7 @@ def working_day_on_or_after(day: date, region: str | None) -> date:
 
 
 def add_working_days(start: datetime, days: int, region: str | None) -> datetime:
-    """Return start moved forward by days working days, keeping its Madrid wall-clock time, in UTC."""
+    """Return start moved forward by days working days, keeping its local wall-clock time, in UTC."""
     if start.tzinfo is None or start.utcoffset() is None:
         raise ValueError("start must be a timezone-aware datetime")
     if days < 0:
@@ -56,14 +55,14 @@ def add_working_days(start: datetime, days: int, region: str | None) -> datetime
     _check_region(region)
     if days == 0:
         return start.astimezone(UTC)
-    local = start.astimezone(MADRID)
+    local = start.astimezone(LOCAL_TZ)
     day = local.date()
     counted = 0
     while counted < days:
         day += timedelta(days=1)
         if is_working_day(day, region):
             counted += 1
-    # Replacing the date on the Madrid-aware datetime keeps the wall-clock time across DST
+    # Replacing the date on the locally aware datetime keeps the wall-clock time across DST
     # changes; zoneinfo recomputes the offset for the new date. A time that does not exist on
     # the target day (the spring-forward hour) resolves to the equivalent instant after the gap.
     moved = local.replace(year=day.year, month=day.month, day=day.day)

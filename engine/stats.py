@@ -19,8 +19,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from engine.calendar import MADRID
 from engine.db import is_postgresql
+from engine.localtime import LOCAL_TZ
 from engine.models import Case, TaskEvent
 from engine.models.step_timing import StepTimingDay, StepTimingPending
 
@@ -41,7 +41,7 @@ def delay_bucket(seconds: float) -> int:
 
 def report_day(when: datetime) -> date:
     """Return the Madrid calendar day of a moment (the board's periods count Madrid days)."""
-    return when.astimezone(MADRID).date()
+    return when.astimezone(LOCAL_TZ).date()
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 import forms
 from engine.db import configure_engine
+from engine.localtime import LOCAL_TZ
 from webapp.admin.views import bp as admin_bp
 from webapp.api.views import bp as api_bp
 from webapp.auth.cli import agencies_cli, users_cli
@@ -34,6 +35,7 @@ from webapp.resources.views import bp as resources_bp
 from webapp.status.views import bp as status_bp
 from webapp.supervision.views import bp as supervision_bp
 from webapp.tasks.views import bp as tasks_bp
+from webapp.transfers.views import bp as transfers_bp
 from webapp.worklist.views import bp as worklist_bp
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -82,7 +84,7 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
         PERMANENT_SESSION_LIFETIME=timedelta(hours=10),
         IDLE_TIMEOUT=timedelta(minutes=30),
         BABEL_DEFAULT_LOCALE="es",
-        BABEL_DEFAULT_TIMEZONE="Europe/Madrid",
+        BABEL_DEFAULT_TIMEZONE=LOCAL_TZ.key,
         BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS_DIR),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session (which has an idle timeout)
         # Links in e-mails; e-mail is off (in-app notices only) until an SMTP host is set.
@@ -167,6 +169,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(supervision_bp)
     app.register_blueprint(designer_bp)
     app.register_blueprint(mesa_bp)
+    app.register_blueprint(transfers_bp)
     app.register_blueprint(resources_bp)
     app.register_blueprint(status_bp)
     app.register_blueprint(levels_bp)

@@ -171,7 +171,7 @@ RESOURCES: tuple[tuple[str, str, str, str, str], ...] = (
 
 def seed_mesas(session: Session, *, now: datetime) -> int:
     """Give each demo territory without one its Mesa (members, representatives, next meeting) and resources."""
-    from webapp.mesa.operations import create_mesa
+    from webapp.mesa.schedule import create_mesa
 
     created = 0
     for spec in TERRITORIES:

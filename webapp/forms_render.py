@@ -4,7 +4,7 @@ Pure functions of a `FormDefinition` (no request, no database): the task page, t
 and the incident page all use them. Booleans are a yes/no radio pair, so that an unanswered
 required question stays unanswered instead of silently becoming "no"; enums are radios (few
 options) or a select; arrays of enums are checkboxes; `date` and `date-time` strings get date
-and datetime-local inputs (a local time in Madrid, sent back as ISO 8601 with its offset).
+and datetime-local inputs (a local time, sent back as ISO 8601 with its offset).
 """
 
 from __future__ import annotations
@@ -13,15 +13,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
 from werkzeug.datastructures import MultiDict
 
+from engine.localtime import LOCAL_TZ
 from forms import FormDefinition
 
-MADRID = ZoneInfo("Europe/Madrid")
 RADIO_MAX_OPTIONS = 4  # up to this many options show as radios, more as a select
 TEXTAREA_FROM = 256  # strings allowed to be longer than this get a textarea
 TRUE, FALSE = "true", "false"
@@ -176,24 +175,24 @@ def _typed(f: Field, raw: str) -> Any:
 
 
 def local_to_iso(raw: str) -> str:
-    """Read a datetime-local value as Madrid time and return ISO 8601 with its offset (else as given)."""
+    """Read a datetime-local value as local time and return ISO 8601 with its offset (else as given)."""
     try:
         when = datetime.fromisoformat(raw.strip())
     except ValueError:
         return raw
     if when.tzinfo is None:
-        when = when.replace(tzinfo=MADRID)
+        when = when.replace(tzinfo=LOCAL_TZ)
     return when.isoformat()
 
 
 def iso_to_local(value: str) -> str:
-    """Show an ISO 8601 date-time as a datetime-local value in Madrid time (else as given)."""
+    """Show an ISO 8601 date-time as a datetime-local value in local time (else as given)."""
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
         return value
     if when.tzinfo is not None:
-        when = when.astimezone(MADRID)
+        when = when.astimezone(LOCAL_TZ)
     return when.strftime("%Y-%m-%dT%H:%M:%S" if when.second else "%Y-%m-%dT%H:%M")
 
 

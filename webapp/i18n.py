@@ -1,18 +1,17 @@
-"""Languages and time zones: Spanish first, English selectable; stored in UTC, shown in Madrid time."""
+"""Languages and time zones: Spanish first, English selectable; stored in UTC, shown in the local time zone."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from flask import Flask, request, session
 from flask_babel import format_datetime
 from flask_login import current_user
 
+from engine.localtime import LOCAL_TZ
+
 LANGUAGES = ("es", "en")
 DEFAULT_LANGUAGE = "es"
-TIMEZONE = "Europe/Madrid"
-MADRID = ZoneInfo(TIMEZONE)
 
 
 def select_locale() -> str:
@@ -26,12 +25,12 @@ def select_locale() -> str:
 
 
 def select_timezone() -> str:
-    """Every time is shown in Spain's peninsular time."""
-    return TIMEZONE
+    """Every time is shown in the local time zone (COORDINA_TIMEZONE, Spain's peninsular time by default)."""
+    return LOCAL_TZ.key
 
 
 def local_time(value: datetime | None, style: str = "short") -> str:
-    """Format an aware UTC datetime in Madrid time for the page's language."""
+    """Format an aware UTC datetime in local time for the page's language."""
     if value is None:
         return ""
     return str(format_datetime(value, style))

@@ -7,12 +7,13 @@ from datetime import UTC, date, datetime, timedelta
 import holidays
 import pytest
 
-from engine.calendar import MADRID, add_working_days, is_working_day, working_day_on_or_after
+from engine.calendar import add_working_days, is_working_day, working_day_on_or_after
+from engine.localtime import LOCAL_TZ
 
 
 def madrid(year: int, month: int, day: int, hour: int = 10, minute: int = 0) -> datetime:
     """Build an aware datetime at the given Madrid wall-clock time."""
-    return datetime(year, month, day, hour, minute, tzinfo=MADRID)
+    return datetime(year, month, day, hour, minute, tzinfo=LOCAL_TZ)
 
 
 def test_weekend_is_not_a_working_day() -> None:
@@ -23,7 +24,7 @@ def test_weekend_is_not_a_working_day() -> None:
 
 def test_friday_plus_one_working_day_is_monday_same_local_time() -> None:
     result = add_working_days(madrid(2026, 3, 6), 1, None)
-    assert result.astimezone(MADRID) == madrid(2026, 3, 9)
+    assert result.astimezone(LOCAL_TZ) == madrid(2026, 3, 9)
 
 
 @pytest.mark.parametrize("holiday", [date(2026, 12, 8), date(2026, 10, 12)])
@@ -33,7 +34,7 @@ def test_national_holiday_is_skipped_everywhere(holiday: date) -> None:
     assert not is_working_day(holiday, "MD")
     before = holiday - timedelta(days=1)
     result = add_working_days(madrid(before.year, before.month, before.day), 1, "EX")
-    assert result.astimezone(MADRID).date() == holiday + timedelta(days=1)
+    assert result.astimezone(LOCAL_TZ).date() == holiday + timedelta(days=1)
 
 
 def test_regional_holiday_only_skipped_in_its_region() -> None:
@@ -44,9 +45,9 @@ def test_regional_holiday_only_skipped_in_its_region() -> None:
     assert extremadura_day.weekday() == 1  # Tuesday
 
     start = madrid(2026, 9, 7)  # Monday
-    assert add_working_days(start, 1, "EX").astimezone(MADRID) == madrid(2026, 9, 9)
-    assert add_working_days(start, 1, "MD").astimezone(MADRID) == madrid(2026, 9, 8)
-    assert add_working_days(start, 1, None).astimezone(MADRID) == madrid(2026, 9, 8)
+    assert add_working_days(start, 1, "EX").astimezone(LOCAL_TZ) == madrid(2026, 9, 9)
+    assert add_working_days(start, 1, "MD").astimezone(LOCAL_TZ) == madrid(2026, 9, 8)
+    assert add_working_days(start, 1, None).astimezone(LOCAL_TZ) == madrid(2026, 9, 8)
     assert not is_working_day(extremadura_day, "EX")
     assert is_working_day(extremadura_day, "MD")
 
@@ -66,13 +67,13 @@ def test_dst_change_keeps_local_time() -> None:
     # Summer time ends on Sunday 2026-10-25: 10:00 Madrid is 08:00 UTC before, 09:00 UTC after.
     start = madrid(2026, 10, 23)
     result = add_working_days(start, 1, None)
-    assert result.astimezone(MADRID) == madrid(2026, 10, 26)
+    assert result.astimezone(LOCAL_TZ) == madrid(2026, 10, 26)
     assert start.astimezone(UTC).hour == 8
     assert result.hour == 9
     # And the other way, across the start of summer time on Sunday 2026-03-29.
     spring = add_working_days(madrid(2026, 3, 27, 9, 30), 1, None)
     assert (spring.hour, spring.minute) == (7, 30)
-    assert spring.astimezone(MADRID) == madrid(2026, 3, 30, 9, 30)
+    assert spring.astimezone(LOCAL_TZ) == madrid(2026, 3, 30, 9, 30)
 
 
 def test_result_is_utc_aware_and_start_in_other_zone_is_converted() -> None:
@@ -80,13 +81,13 @@ def test_result_is_utc_aware_and_start_in_other_zone_is_converted() -> None:
     start = datetime(2026, 3, 6, 23, 30, tzinfo=UTC)
     result = add_working_days(start, 1, None)
     assert result.tzinfo is UTC
-    assert result.astimezone(MADRID) == madrid(2026, 3, 9, 0, 30)
+    assert result.astimezone(LOCAL_TZ) == madrid(2026, 3, 9, 0, 30)
 
 
 def test_several_working_days_and_zero() -> None:
     start = madrid(2026, 12, 4)  # Friday; 7 Dec is holiday in EX, 8 Dec is national
     result = add_working_days(start, 3, "EX")
-    assert result.astimezone(MADRID) == madrid(2026, 12, 11)
+    assert result.astimezone(LOCAL_TZ) == madrid(2026, 12, 11)
     zero = add_working_days(start, 0, "EX")
     assert zero == start
     assert zero.tzinfo is UTC

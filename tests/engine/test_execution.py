@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -14,14 +13,13 @@ from engine.actor import Actor
 from engine.clock import FakeClock
 from engine.errors import ConflictError, ExecutionError, NotFoundError, PermissionDeniedError, TaskDataError
 from engine.execution import assign_task, claim_task, complete_task, release_task, save_draft, start_case
+from engine.localtime import LOCAL_TZ
 from engine.models import Agency, Case, CaseParty, OpenTask, ProcessInstance, TaskEvent
 from engine.persistence import load_run
 from engine.registry import deploy
 from forms import FormDefinition
 from tests.conftest import World
 from tests.engine.conftest import source, with_forms
-
-MADRID = ZoneInfo("Europe/Madrid")
 
 
 def open_tasks(session: Session, case: Case) -> list[OpenTask]:
@@ -116,7 +114,7 @@ def test_a_deadline_in_working_days_skips_the_regional_holiday(
     session: Session, world: World, clock: FakeClock, forms: dict[str, FormDefinition]
 ) -> None:
     # Monday 7 September 2026, 10:00 in Madrid; Tuesday 8 is Día de Extremadura (EX only).
-    clock.set(datetime(2026, 9, 7, 10, 0, tzinfo=MADRID))
+    clock.set(datetime(2026, 9, 7, 10, 0, tzinfo=LOCAL_TZ))
     session.add(Agency(name="SS Madrid", kind="social_services", territories=[world.other_territory]))
     session.add(Agency(name="Policía Madrid", kind="state_police", territories=[world.other_territory]))
     session.commit()
@@ -129,9 +127,9 @@ def test_a_deadline_in_working_days_skips_the_regional_holiday(
         session.commit()
         [police] = open_tasks(session, case)
         assert police.due_at is not None
-        due[territory.region] = police.due_at.astimezone(MADRID)
-    assert due["EX"] == datetime(2026, 9, 9, 10, 0, tzinfo=MADRID)
-    assert due["MD"] == datetime(2026, 9, 8, 10, 0, tzinfo=MADRID)
+        due[territory.region] = police.due_at.astimezone(LOCAL_TZ)
+    assert due["EX"] == datetime(2026, 9, 9, 10, 0, tzinfo=LOCAL_TZ)
+    assert due["MD"] == datetime(2026, 9, 8, 10, 0, tzinfo=LOCAL_TZ)
 
 
 @pytest.mark.usefixtures("deployed")

@@ -15,7 +15,7 @@ from engine.persistence import load_run
 from tests.processes.conftest import risk_answers
 from tests.webapp.conftest import Browser, Site
 from webapp.extensions import db
-from webapp.mesa.operations import create_mesa
+from webapp.mesa.schedule import create_mesa
 
 COMPLAINT = {"complaint_received_at": "2026-03-02T10:00:00+01:00", "report_number": "AT-2026-001",
              "sent_to_court": True}

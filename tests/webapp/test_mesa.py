@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from engine.escalation import DEFAULT_SUPERVISOR_AFTER
 from engine.execution import start_process
+from engine.localtime import LOCAL_TZ
 from engine.models import (
     Agreement,
     AuditEvent,
@@ -28,7 +29,9 @@ from tests.webapp.conftest import Browser, Site
 from tests.webapp.mesa_world import MesaWorld, build_mesa_world, version_of
 from webapp.extensions import db
 from webapp.mesa.agenda import AgendaFacts, build_agenda
-from webapp.mesa.operations import MADRID, due_end_of_day, next_working_day_iso, update_settings
+from webapp.mesa.operations import due_end_of_day
+from webapp.mesa.schedule import next_working_day_iso
+from webapp.mesa.settings import update_settings
 from webapp.supervision.queries import open_step_counts
 
 REVIEW = {"final_level": "medio", "especial_relevancia": False, "minors_at_risk": False}
@@ -128,7 +131,7 @@ def test_the_agenda_lists_each_case_of_the_territory_with_every_reason(world: Me
         db.session.commit()
     # The first meeting reviews them and agrees one action for social services, due tomorrow.
     site.clock.advance(timedelta(hours=1))
-    tomorrow = (site.clock.now().astimezone(MADRID).date() + timedelta(days=1)).isoformat()
+    tomorrow = (site.clock.now().astimezone(LOCAL_TZ).date() + timedelta(days=1)).isoformat()
     social = site.agencies[("social_services", "here")]
     hold_meeting(world, coordinator, world.next_meeting(), [(promised, social, "Visita domiciliaria", tomorrow)])
     # Since that meeting: a new case; a level rises after an incident; an inactivation is proposed.
@@ -223,7 +226,7 @@ def test_an_agreement_becomes_a_task_of_the_chosen_agency_with_deadline_and_esca
     coordinator = world.browser("mesa")
     meeting_id = world.next_meeting()
     social = site.agencies[("social_services", "here")]
-    due = (site.clock.now().astimezone(MADRID).date() + timedelta(days=7))
+    due = (site.clock.now().astimezone(LOCAL_TZ).date() + timedelta(days=7))
     assert post_minutes(coordinator, meeting_id, "/abrir")[0] == 302
     status, _ = post_minutes(coordinator, meeting_id, f"/acuerdos/{case_id}",
                              {"agency": str(social), "action": "Valorar ATENPRO", "due_on": due.isoformat()})
@@ -260,7 +263,7 @@ def closed(world: MesaWorld) -> tuple[MesaWorld, int, int]:
     case_id = world.through_intake("alto")
     meeting_id = world.next_meeting()
     coordinator = world.browser("mesa")
-    due = (site.clock.now().astimezone(MADRID).date() + timedelta(days=7)).isoformat()
+    due = (site.clock.now().astimezone(LOCAL_TZ).date() + timedelta(days=7)).isoformat()
     assert post_minutes(coordinator, meeting_id, "/abrir")[0] == 302
     assert post_minutes(coordinator, meeting_id, f"/notas/{case_id}", {"note": "Seguimiento reforzado."})[0] == 302
     hold = [(case_id, site.agencies[("social_services", "here")], "Informe de situación", due)]
@@ -352,7 +355,7 @@ def test_closing_plans_the_next_meeting_whose_agenda_lists_the_open_agreement(
 
 
 def test_closing_a_friday_meeting_plans_the_next_one_on_a_working_day(world: MesaWorld) -> None:
-    friday = datetime(2026, 3, 6, 10, 0, tzinfo=MADRID)  # + 15 days is Saturday 21 March
+    friday = datetime(2026, 3, 6, 10, 0, tzinfo=LOCAL_TZ)  # + 15 days is Saturday 21 March
     meeting_id = world.next_meeting()
     with world.site.app.app_context():
         db.session.execute(update(Meeting).where(Meeting.id == meeting_id).values(scheduled_at=friday))
@@ -362,7 +365,7 @@ def test_closing_a_friday_meeting_plans_the_next_one_on_a_working_day(world: Mes
     with world.site.app.app_context():
         planned = db.session.get(Meeting, world.next_meeting())
         assert planned is not None
-        assert planned.scheduled_at.astimezone(MADRID) == datetime(2026, 3, 23, 10, 0, tzinfo=MADRID)  # Monday
+        assert planned.scheduled_at.astimezone(LOCAL_TZ) == datetime(2026, 3, 23, 10, 0, tzinfo=LOCAL_TZ)  # Monday
 
 
 def test_a_new_interval_that_lands_on_a_weekend_moves_the_planned_meeting_to_monday(
@@ -377,7 +380,7 @@ def test_a_new_interval_that_lands_on_a_weekend_moves_the_planned_meeting_to_mon
         db.session.commit()
         planned = db.session.get(Meeting, planned_id)
         assert planned is not None
-        assert planned.scheduled_at.astimezone(MADRID) == datetime(2026, 3, 9, 10, 0, tzinfo=MADRID)  # not Saturday
+        assert planned.scheduled_at.astimezone(LOCAL_TZ) == datetime(2026, 3, 9, 10, 0, tzinfo=LOCAL_TZ)  # not Saturday
 
 
 def test_a_meeting_date_on_a_regional_holiday_moves_to_the_next_working_day_of_that_region(
@@ -391,8 +394,8 @@ def test_a_meeting_date_on_a_regional_holiday_moves_to_the_next_working_day_of_t
         there = db.session.get(Meeting, there_id)  # Madrid: an ordinary Tuesday
         assert here is not None
         assert there is not None
-        assert here.scheduled_at.astimezone(MADRID) == datetime(2026, 9, 9, 10, 0, tzinfo=MADRID)
-        assert there.scheduled_at.astimezone(MADRID) == datetime(2026, 9, 8, 10, 0, tzinfo=MADRID)
+        assert here.scheduled_at.astimezone(LOCAL_TZ) == datetime(2026, 9, 9, 10, 0, tzinfo=LOCAL_TZ)
+        assert there.scheduled_at.astimezone(LOCAL_TZ) == datetime(2026, 9, 8, 10, 0, tzinfo=LOCAL_TZ)
         mesa = db.session.get(Mesa, world.here)
         assert mesa is not None  # an extraordinary meeting is proposed for the next working day too
         assert next_working_day_iso(db.session(), mesa, site.clock.now()) == "2026-09-09T10:00"
@@ -434,6 +437,10 @@ def test_a_transfer_moves_the_open_steps_and_the_access_and_keeps_the_history(wo
         history_before = db.session.execute(select(TaskEvent.id, TaskEvent.action, TaskEvent.agency_id)
                                             .where(TaskEvent.case_id == case_id).order_by(TaskEvent.id)).all()
     assert world.browser("policia").get(f"/casos/{case_id}").status_code == 200
+    form = world.browser("mesa").get(f"/mesa/{world.here}/traslados", query_string={"caso": case_id})
+    assert form.status_code == 200
+    assert f'action="/mesa/{world.here}/traslados"' in form.get_data(as_text=True)
+    assert f'<option value="{case_id}" selected>' in form.get_data(as_text=True)
     sent = world.browser("mesa").post(f"/mesa/{world.here}/traslados",
                                       {"case_id": str(case_id), "to_mesa": str(world.there),
                                        "reason": "Cambio de domicilio"})
@@ -441,6 +448,7 @@ def test_a_transfer_moves_the_open_steps_and_the_access_and_keeps_the_history(wo
     receiving = world.browser("mesa.madrid")
     page = receiving.get(f"/mesa/{world.there}").get_data(as_text=True)
     transfer_id = re.search(r'data-transfer="(\d+)"', page).group(1)  # type: ignore[union-attr]
+    assert f'action="/mesa/traslados/{transfer_id}/aceptar"' in page
     assert receiving.post(f"/mesa/traslados/{transfer_id}/aceptar").status_code == 302
     # The old agency loses access (404, audited); the new one has the step and sees the case.
     assert world.browser("policia").get(f"/casos/{case_id}").status_code == 404

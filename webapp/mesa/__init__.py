@@ -1,1 +1,1 @@
-"""The Mesa de Coordinación: meetings, agendas, minutes, agreements and case transfers."""
+"""The Mesa de Coordinación: its schedule and settings, meetings and their agendas, minutes and agreements."""

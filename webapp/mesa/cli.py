@@ -10,7 +10,8 @@ from engine.clock import SystemClock
 from engine.errors import ConflictError
 from engine.models import Territory
 from webapp.extensions import db
-from webapp.mesa.operations import MAX_INTERVAL_DAYS, create_mesa
+from webapp.mesa.schedule import create_mesa
+from webapp.mesa.settings import MAX_INTERVAL_DAYS
 
 mesa_cli = AppGroup("mesa", help="The Mesa de Coordinación of each territory.")
 

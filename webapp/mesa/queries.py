@@ -1,10 +1,9 @@
-"""Reads of the Mesa de Coordinación: who sits at it, its meetings, the facts its agenda rules use, summaries."""
+"""Reads of the Mesa de Coordinación: who sits at it, its meetings, the facts its agenda rules use, proposals."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import Session
@@ -16,22 +15,16 @@ from engine.models import (
     Agreement,
     Attendance,
     Case,
-    CaseTransfer,
     Meeting,
-    MeetingNote,
     Mesa,
     MesaMember,
-    MinutesVersion,
     OpenTask,
     ProcessInstance,
     TaskEvent,
     Territory,
     UserAccount,
 )
-from engine.timing import parse_when_or_none
-from webapp.access import can_see_case, can_see_identity
 from webapp.auth.principal import ROLE_PROFESSIONAL, ROLE_SUPERVISOR, Principal
-from webapp.cases.queries import OpenStep, Summary, parties, summary
 from webapp.mesa.agenda import REASONS, AgendaEntry, AgendaFacts, build_agenda
 
 FOLLOWED = ("active", "supervised_inactivation")  # cases the Mesa follows (inactive and closed ones rest)
@@ -276,129 +269,12 @@ def proposals(session: Session, mesa: Mesa, now: datetime) -> list[Proposal]:
     return list(found.values())
 
 
-# --- Summaries ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class AgreementRow:
-    """An agreement with where it stands: open (overdue or not), done or cancelled."""
-
-    id: int
-    meeting_id: int
-    case_id: int
-    reference: str
-    agency_id: int
-    agency: str
-    action: str
-    due_at: datetime
-    status: str  # open | done | cancelled
-    overdue: bool
-    task_id: int | None
-    outcome: str | None
-
-
-def agreement_rows(session: Session, now: datetime, *, meeting_id: int | None = None,
-                   case_ids: list[int] | None = None, instance_id: int | None = None) -> list[AgreementRow]:
-    """List agreements (of a meeting, of some cases, or carried by one instance) with their state."""
-    query = (select(Agreement, Case.reference, Agency.name, ProcessInstance.status, OpenTask.id, OpenTask.due_at)
-             .join(Case, Case.id == Agreement.case_id).join(Agency, Agency.id == Agreement.agency_id)
-             .outerjoin(ProcessInstance, ProcessInstance.id == Agreement.instance_id)
-             .outerjoin(OpenTask, OpenTask.instance_id == Agreement.instance_id))
-    if meeting_id is not None:
-        query = query.where(Agreement.meeting_id == meeting_id)
-    if case_ids is not None:
-        query = query.where(Agreement.case_id.in_(case_ids))
-    if instance_id is not None:
-        query = query.where(Agreement.instance_id == instance_id)
-    rows = session.execute(query.order_by(Agreement.due_at, Agreement.id)).all()
-    outcomes: dict[int | None, dict[str, Any] | None] = dict(session.execute(
-        select(TaskEvent.instance_id, TaskEvent.data).where(
-            TaskEvent.instance_id.in_([a.instance_id for a, *_ in rows if a.instance_id]),
-            TaskEvent.action == "completed")
-    ).all()) if rows else {}
-    result = []
-    for agreement, reference, agency, instance_status, task_id, task_due in rows:
-        status = {"running": "open", "completed": "done"}.get(instance_status or "", "cancelled")
-        outcome = (outcomes.get(agreement.instance_id) or {}).get("outcome") if status == "done" else None
-        due = task_due or agreement.due_at
-        result.append(AgreementRow(agreement.id, agreement.meeting_id, agreement.case_id, reference,
-                                   agreement.agency_id, agency, agreement.action, agreement.due_at, status,
-                                   status == "open" and due < now, task_id, outcome))
-    return result
-
-
-@dataclass(frozen=True)
-class ItemSummary:
-    """The one-page summary of an agenda case, as this viewer may see it."""
-
-    case_id: int
-    reference: str
-    reasons: tuple[str, ...]
-    case: Summary
-    victim: str | None  # only when the viewer's agency may see who she is
-    identity_allowed: bool
-    case_page: bool  # the viewer may open the full case page
-    steps_by_agency: list[tuple[str, list[OpenStep]]]
-    late_steps: list[OpenStep]
-    last_assessment_at: datetime | None
-    level_change: tuple[str | None, str | None] | None
-    agreements: list[AgreementRow]
-    note: str
-
-
-def item_summaries(
-    session: Session, principal: Principal, meeting: Meeting, entries: list[AgendaEntry], now: datetime,
-    since: datetime,
-) -> list[ItemSummary]:
-    """Summarise each agenda case for the viewer: level and why, open and late steps, re-assessment, agreements."""
-    if not entries:
-        return []
-    case_ids = [entry.case_id for entry in entries]
-    cases = {case.id: case for case in session.execute(select(Case).where(Case.id.in_(case_ids))).scalars()}
-    notes = dict(session.execute(select(MeetingNote.case_id, MeetingNote.text)
-                                 .where(MeetingNote.meeting_id == meeting.id)).all())
-    changes: dict[int, tuple[str | None, str | None]] = {}
-    for case_id, data in session.execute(
-        select(TaskEvent.case_id, TaskEvent.data).where(TaskEvent.case_id.in_(case_ids),
-                                                        TaskEvent.action == "level_changed", TaskEvent.at > since)
-        .order_by(TaskEvent.at, TaskEvent.id)
-    ).all():
-        before = changes.get(case_id, ((data or {}).get("from"), None))[0]
-        changes[case_id] = (before, (data or {}).get("to"))
-    agreements: dict[int, list[AgreementRow]] = {}
-    for row in agreement_rows(session, now, case_ids=case_ids):
-        if row.status == "open" or row.meeting_id == meeting.id:
-            agreements.setdefault(row.case_id, []).append(row)
-    result = []
-    for entry in entries:
-        case = cases[entry.case_id]
-        allowed = can_see_identity(session, principal, case)
-        victim = (parties(session, case.id).get("victim") or {}).get("name") if allowed else None
-        info = summary(session, case, now)
-        groups: dict[str, list[OpenStep]] = {}
-        for step in info.open_steps:
-            groups.setdefault(step.agency_name or "", []).append(step)
-        change = changes.get(case.id)
-        result.append(ItemSummary(
-            case_id=case.id, reference=case.reference, reasons=entry.reasons, case=info, victim=victim,
-            identity_allowed=allowed, case_page=can_see_case(session, principal, case.id),
-            steps_by_agency=sorted(groups.items()), late_steps=[s for s in info.open_steps if s.overdue],
-            last_assessment_at=parse_when_or_none((case.facts or {}).get("last_assessment_at")),
-            level_change=change if change and change[0] else None,
-            agreements=agreements.get(case.id, []), note=notes.get(case.id, ""),
-        ))
-    return result
-
-
 # --- Minutes ------------------------------------------------------------------------------------
 def attendance_of(session: Session, meeting: Meeting) -> dict[int, tuple[str, str | None]]:
     """Return the recorded attendance of a meeting: agency id -> (status, attendee)."""
     return {agency_id: (status, attendee) for agency_id, status, attendee in session.execute(
         select(Attendance.agency_id, Attendance.status, Attendance.attendee).where(Attendance.meeting_id == meeting.id)
     ).all()}
-
-
-def minutes_of(session: Session, meeting: Meeting) -> MinutesVersion | None:
-    """Return the closed minutes of a meeting, if it is closed."""
-    return session.execute(select(MinutesVersion).where(MinutesVersion.meeting_id == meeting.id)).scalar_one_or_none()
 
 
 def user_names(session: Session, user_ids: list[int | None]) -> dict[int, str]:
@@ -418,56 +294,3 @@ def territory_name(session: Session, territory_id: int) -> str:
 def territory_region(session: Session, territory_id: int) -> str | None:
     """Return the region whose holidays a territory keeps (None: national holidays only)."""
     return session.execute(select(Territory.region).where(Territory.id == territory_id)).scalar_one()
-
-
-# --- Transfers ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TransferRow:
-    """A transfer request, incoming or outgoing."""
-
-    id: int
-    case_id: int
-    reference: str
-    from_territory: str
-    to_territory: str
-    status: str
-    reason: str
-    requested_at: datetime
-    decided_at: datetime | None
-
-
-def transfers_of(session: Session, mesa: Mesa) -> list[TransferRow]:
-    """List the transfers from or to the Mesa's territory, the latest first."""
-    source = select(Territory.id, Territory.name).subquery()
-    target = select(Territory.id, Territory.name).subquery()
-    rows = session.execute(
-        select(CaseTransfer, Case.reference, source.c.name, target.c.name)
-        .join(Case, Case.id == CaseTransfer.case_id)
-        .join(source, source.c.id == CaseTransfer.from_territory_id)
-        .join(target, target.c.id == CaseTransfer.to_territory_id)
-        .where((CaseTransfer.from_territory_id == mesa.territory_id)
-               | (CaseTransfer.to_territory_id == mesa.territory_id))
-        .order_by(CaseTransfer.requested_at.desc(), CaseTransfer.id.desc())
-    ).all()
-    return [TransferRow(t.id, t.case_id, reference, origin, destination, t.status, t.reason, t.requested_at,
-                        t.decided_at) for t, reference, origin, destination in rows]
-
-
-def followed_cases(session: Session, mesa: Mesa) -> list[tuple[int, str]]:
-    """List the followed cases of the Mesa's territory (id, reference), by reference."""
-    return [(case_id, reference) for case_id, reference in session.execute(
-        select(Case.id, Case.reference).where(Case.territory_id == mesa.territory_id, Case.status.in_(FOLLOWED))
-        .order_by(Case.reference)
-    ).all()]
-
-
-def other_mesas(session: Session, mesa: Mesa) -> list[tuple[int, str]]:
-    """List the other active Mesas (id, name) a case can be transferred to."""
-    return [(mesa_id, name) for mesa_id, name in session.execute(
-        select(Mesa.id, Mesa.name).where(Mesa.id != mesa.id, Mesa.active.is_(True)).order_by(Mesa.name)
-    ).all()]
-
-
-def snapshot_detail(content: dict[str, Any]) -> list[int]:
-    """Return the case ids a closed minutes snapshot is about (for the audit log)."""
-    return sorted({int(item["case_id"]) for item in content.get("items", [])})

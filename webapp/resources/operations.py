@@ -12,7 +12,7 @@ from engine.actor import Actor
 from engine.models import Resource
 from engine.models.mesa import RESOURCE_KINDS
 from engine.persistence import check_version
-from webapp.mesa.operations import InvalidMinutes
+from webapp.validation import InvalidInput
 
 LIMITS = {"name": 200, "contact": 1000, "hours": 500, "notes": 1000}
 
@@ -31,7 +31,7 @@ def save_resource(
         if len(values.get(field, "")) > limit:
             errors[field] = [_("El texto es demasiado largo (como máximo %(count)s caracteres).", count=limit)]
     if errors:
-        raise InvalidMinutes(errors)
+        raise InvalidInput(errors)
     if resource is None:
         resource = Resource(territory_id=territory_id, active=True, version=0)
         session.add(resource)

@@ -15,9 +15,9 @@ from webapp import clock
 from webapp.audit import audit, audit_now
 from webapp.extensions import db
 from webapp.mesa.labels import RESOURCE_KIND_LABELS
-from webapp.mesa.operations import InvalidMinutes
 from webapp.resources.operations import LIMITS, save_resource, withdraw_resource
 from webapp.resources.queries import can_edit, directory
+from webapp.validation import InvalidInput
 
 bp = Blueprint("resources", __name__, template_folder="templates")
 
@@ -90,7 +90,7 @@ def _form(resource: Resource | None, territory_id: int) -> ResponseReturnValue:
             saved = save_resource(db.session(), resource, territory_id, values,
                                   expected_version=int(version) if version.isdigit() else None,
                                   actor=current_user.actor, now=clock.now())
-        except InvalidMinutes as exc:
+        except InvalidInput as exc:
             db.session.rollback()
             errors, status = exc.errors, 422
         except ConflictError:

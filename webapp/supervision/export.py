@@ -12,8 +12,8 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
+from engine.localtime import LOCAL_TZ
 from webapp.auth.principal import Principal
-from webapp.i18n import MADRID
 from webapp.supervision.charts import risk_label
 from webapp.supervision.queries import (
     EXPORT_LIMIT,
@@ -46,7 +46,7 @@ def safe_cell(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return value.astimezone(MADRID).isoformat(timespec="minutes")
+        return value.astimezone(LOCAL_TZ).isoformat(timespec="minutes")
     if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
         return "'" + value
     return value

@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, select, text
 from sqlalchemy.orm import Session
 
-from engine.calendar import MADRID
 from engine.levels import current_levels
+from engine.localtime import LOCAL_TZ
 from engine.models import Agency, Case, OpenTask, UserAccount
 from engine.models.step_timing import StepTimingDay
 from engine.stats import histograms, pending_completions, report_day
@@ -335,7 +335,7 @@ def step_timings(session: Session, territories: Iterable[int], days: int, now: d
         .where(StepTimingDay.territory_id.in_(places), StepTimingDay.day >= first, StepTimingDay.day <= today)
         .group_by(StepTimingDay.element_id, StepTimingDay.delay_s)
     ).all()
-    since = datetime.combine(first, time(), tzinfo=MADRID)
+    since = datetime.combine(first, time(), tzinfo=LOCAL_TZ)
     pending = [completion for _, completion in pending_completions(session, territories=places, since=since)
                if completion.at <= now]
     timings = []

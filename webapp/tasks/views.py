@@ -19,7 +19,7 @@ from webapp import clock, forms_render
 from webapp.audit import audit, audit_now
 from webapp.cases.queries import summary, timeline
 from webapp.extensions import db
-from webapp.mesa.queries import agreement_rows
+from webapp.mesa.summaries import agreement_rows
 from webapp.navigation import safe_next
 from webapp.resources.hints import resource_notes
 from webapp.tasks.queries import closed_task, step_data, task_case_id, visible_task
