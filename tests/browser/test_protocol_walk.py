@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from engine.models import AuditEvent, UserAccount
 from tests.browser.conftest import ARTIFACTS, ROOT, live_app
-from webapp.demo import DEMO_PASSWORD
+from webapp.demo.seed import DEMO_PASSWORD
 from webapp.extensions import db
 
 RISK_FORM = json.loads((ROOT / "forms" / "risk_assessment.json").read_text(encoding="utf-8"))
