@@ -41,7 +41,7 @@ from engine.models.agency import DEFAULT_KINDS
 from engine.stats import roll_up_step_timings
 from webapp import create_app
 from webapp.auth.principal import load_principal
-from webapp.demo import DEMO_PASSWORD
+from webapp.demo.seed import DEMO_PASSWORD
 from webapp.extensions import db
 from webapp.notifications.worker import run_pass
 from webapp.supervision.queries import (

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,30 +19,14 @@ from engine.db import Base, make_engine
 from engine.models import Agency, AgencyKind, Territory, UserAccount
 from engine.models.agency import DEFAULT_KINDS
 from engine.registry import forget_cached_definitions
-
-PG_ADMIN_DSN = os.environ.get("COORDINA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def unavailable(reason: str) -> None:
-    """Skip a test whose real part is missing here, or fail it in CI, where everything must run."""
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: these tests must run)")
-    pytest.skip(reason)
-
-
-def _pg_unavailable_reason() -> str | None:
-    try:
-        with psycopg.connect(PG_ADMIN_DSN, connect_timeout=3):
-            return None
-    except psycopg.Error as exc:
-        return f"PostgreSQL not reachable at {PG_ADMIN_DSN}: {exc}"
+from tests.support.environment import PG_ADMIN_DSN, pg_unavailable_reason, unavailable
+from tests.support.world import World
 
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """Create a throw-away PostgreSQL database for the session (required in CI)."""
-    reason = _pg_unavailable_reason()
+    reason = pg_unavailable_reason()
     if reason:
         unavailable(reason)
     name = f"coordina_test_{uuid.uuid4().hex[:10]}"
@@ -105,22 +87,6 @@ def clock() -> FakeClock:
     return FakeClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
 
 
-@dataclass
-class World:
-    """A small synthetic territory with one agency of each kind and one member in each."""
-
-    territory: Territory
-    other_territory: Territory
-    agencies: dict[str, Agency]
-    users: dict[str, UserAccount]
-
-    def actor(self, kind: str, *, supervisor: bool = False) -> Actor:
-        """Return the actor of the member (or supervisor) of the agency of `kind`."""
-        user = self.users[f"{kind}_boss" if supervisor else kind]
-        roles = frozenset({"professional", "supervisor"} if supervisor else {"professional"})
-        return Actor(user_id=user.id, name=user.username, agency_id=user.agency_id, roles=roles)
-
-
 @pytest.fixture
 def world(session: Session) -> World:
     """Seed agency kinds, two territories (Extremadura, Madrid), agencies and users; committed."""
@@ -151,6 +117,3 @@ def world(session: Session) -> World:
 def system() -> Actor:
     """The system actor (deployments, timers)."""
     return Actor.system()
-
-
-DeployFn = Callable[..., object]

@@ -20,8 +20,8 @@ from engine.errors import DefinitionError, Problem
 from engine.registry import SourceFile, deploy_files, read_directory, validate
 from engine.verifier import Settings, deployed_protocol, summary, verify, world_of
 from webapp import clock
-from webapp.demo import seed_demo
-from webapp.demo_history import generate_history
+from webapp.demo.history import generate_history
+from webapp.demo.seed import seed_demo
 from webapp.extensions import db
 from webapp.notifications.mailer import SmtpSettings
 from webapp.notifications.worker import PassReport, Worker, run_pass

@@ -18,8 +18,7 @@ from sqlalchemy import select
 
 from engine.drafts import save_draft
 from engine.models import AuditEvent
-from tests.browser.conftest import ARTIFACTS, live_app
-from tests.browser.test_protocol_walk import sign_in
+from tests.support.browser import ARTIFACTS, live_app, sign_in
 from webapp.extensions import db
 
 BLOCKING = Path(__file__).resolve().parents[1] / "webapp" / "blocking_protocol"

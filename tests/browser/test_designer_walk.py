@@ -24,14 +24,11 @@ from engine.actor import Actor
 from engine.execution import complete_task, start_case
 from engine.models import Agency, AuditEvent, Case, OpenTask, ProcessInstance, Territory, UserAccount, agency_territory
 from engine.persistence import load_run, task_form
-from tests.browser.conftest import ARTIFACTS, live_app
-from tests.browser.test_protocol_walk import sign_in
-from tests.processes.conftest import detection, risk_answers
+from tests.support.browser import ARTIFACTS, live_app, sign_in
+from tests.support.protocol import COMPLAINT, detection, risk_answers
 from webapp.extensions import db
 
 DESIGNER = "disenadora"
-COMPLAINT = {"complaint_received_at": "2026-03-02T10:00:00+01:00", "report_number": "AT-2026-001",
-             "sent_to_court": True}
 
 
 @pytest.fixture

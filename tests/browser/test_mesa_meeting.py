@@ -21,8 +21,7 @@ from sqlalchemy import select
 
 from engine.clock import FakeClock
 from engine.models import Agreement, Case, Meeting, OpenTask, ProcessInstance, Territory
-from tests.browser.conftest import ARTIFACTS, live_app
-from tests.browser.test_protocol_walk import sign_in
+from tests.support.browser import ARTIFACTS, live_app, sign_in
 from webapp.extensions import db
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)  # a Friday: the next meeting is on Monday

@@ -18,8 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from engine.models import AuditEvent, UserAccount
-from tests.browser.conftest import ARTIFACTS, ROOT, live_app
-from webapp.demo import DEMO_PASSWORD
+from tests.support.browser import ARTIFACTS, ROOT, live_app, sign_in
 from webapp.extensions import db
 
 RISK_FORM = json.loads((ROOT / "forms" / "risk_assessment.json").read_text(encoding="utf-8"))
@@ -32,18 +31,6 @@ def server(tmp_path: Path) -> Iterator[tuple[str, object]]:
     """Serve the app on 127.0.0.1 with a migrated SQLite database, the protocol and the demo data."""
     with live_app(tmp_path, [["demo", "seed"]], npm_package="bpmn-js") as served:
         yield served
-
-
-def sign_in(browser: object, base: str, username: str) -> object:
-    """Open a new browser context and sign in through the login page."""
-    context = browser.new_context(locale="es-ES", viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
-    page = context.new_page()
-    page.goto(f"{base}/login")
-    page.get_by_label("Usuario").fill(username)
-    page.get_by_label("Contraseña").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Entrar").click()
-    page.wait_for_url(re.compile(r".*/(\?.*)?$"))
-    return page
 
 
 def answer_yes_no(page: object, name: str, value: bool) -> None:

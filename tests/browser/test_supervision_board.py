@@ -19,8 +19,7 @@ from sqlalchemy import select
 
 from engine.clock import FakeClock
 from engine.models import Agency, AuditEvent, Case, OpenTask, UserAccount
-from tests.browser.conftest import ARTIFACTS, live_app
-from tests.browser.test_protocol_walk import sign_in
+from tests.support.browser import ARTIFACTS, live_app, sign_in
 from webapp.extensions import db
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)  # the board's "now": where the simulated history ends

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from engine.diff import ADDED, CHANGED, REMOVED, Change, Detail, diff_definitions
-from tests.processes.conftest import FORMS, PROCESSES
+from tests.support.protocol import FORMS, PROCESSES
 
 
 def read(name: str) -> str:

@@ -25,8 +25,8 @@ from engine.registry import (
     latest_definition,
     read_directory,
 )
-from tests.conftest import World
-from tests.engine.conftest import BPMN_DIR, FORMS_DIR, source
+from tests.support.engine_files import BPMN_DIR, FORMS_DIR, source
+from tests.support.world import World
 
 P21 = {'"P30D"': '"P21D"'}
 

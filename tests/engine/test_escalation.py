@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,8 +23,9 @@ from engine.execution import claim_task, complete_task, start_case
 from engine.models import Notification, OpenTask, TaskEvent, UserAccount
 from engine.registry import SourceFile, deploy
 from forms import FormDefinition
-from tests.conftest import World
-from tests.engine.conftest import with_forms
+from tests.support.engine_files import with_forms
+from tests.support.race import race
+from tests.support.world import World
 
 # One-step processes of social services: custom periods, a reminder, the defaults, no deadline.
 PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
@@ -233,32 +233,22 @@ def test_two_workers_at_once_notify_each_person_once(
 ) -> None:
     tasks = [start("escalating") for _ in range(10)]
     when = clock.now() + timedelta(days=3)
-    barrier = threading.Barrier(2)
-    created: list[int] = []
-    errors: list[BaseException] = []
 
-    def worker() -> None:
-        try:
-            with session_factory() as own:
-                barrier.wait()
-                report = run_escalations(own, when, limit=4)  # small batches: the workers interleave
-                while True:
-                    created.append(len(report.notifications))
-                    own.commit()
-                    if report.taken < 4:
-                        break
-                    report = run_escalations(own, when, limit=4)
-        except BaseException as exc:  # collected and asserted below
-            errors.append(exc)
+    def worker(go: Callable[[], None]) -> int:
+        created = 0
+        with session_factory() as own:
+            go()
+            report = run_escalations(own, when, limit=4)  # small batches: the workers interleave
+            while True:
+                created += len(report.notifications)
+                own.commit()
+                if report.taken < 4:
+                    break
+                report = run_escalations(own, when, limit=4)
+        return created
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert errors == []
     per_task = len(AGENCY + SUPERVISOR + MESA)
-    assert sum(created) == per_task * len(tasks)
+    assert sum(race(worker, worker)) == per_task * len(tasks)
     duplicates = session.execute(
         select(Notification.user_id, Notification.task_id, Notification.kind)
         .group_by(Notification.user_id, Notification.task_id, Notification.kind).having(func.count() > 1)

@@ -18,8 +18,8 @@ from engine.models import Agency, Case, CaseParty, OpenTask, ProcessInstance, Ta
 from engine.persistence import load_run
 from engine.registry import deploy
 from forms import FormDefinition
-from tests.conftest import World
-from tests.engine.conftest import source, with_forms
+from tests.support.engine_files import source, with_forms
+from tests.support.world import World
 
 
 def open_tasks(session: Session, case: Case) -> list[OpenTask]:

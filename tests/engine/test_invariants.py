@@ -18,26 +18,10 @@ from engine.execution import complete_task, open_case, start_case
 from engine.invariants import Violation, current_invariants, find_violations, parse_invariants, repair
 from engine.models import Case, Definition, OpenTask, ProcessInstance, TaskEvent
 from engine.registry import SourceFile, definition_kind, deploy, read_directory, validate
-from tests.conftest import World
-from tests.engine.conftest import BPMN_DIR, FORMS_DIR
+from tests.support.engine_files import INVARIANTS, invariants_file, protocol_files
+from tests.support.world import World
 
-HERE = Path(__file__).parent / "invariants"
 ROOT = Path(__file__).resolve().parents[2]
-INVARIANTS = "test.invariants.json"
-
-
-def protocol_files(*replaced: SourceFile) -> list[SourceFile]:
-    """The test processes, forms, the broken follow-up and its invariants (some replaced)."""
-    names = {f.name for f in replaced}
-    files = [*read_directory(BPMN_DIR, FORMS_DIR), *read_directory(HERE)]
-    return [*(f for f in files if f.name not in names), *replaced]
-
-
-def invariants_file(change: Any) -> SourceFile:
-    """The test invariants with `change(raw)` applied."""
-    raw = json.loads((HERE / INVARIANTS).read_text(encoding="utf-8"))
-    change(raw)
-    return SourceFile(INVARIANTS, json.dumps(raw).encode("utf-8"))
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from engine.execution import complete_task, start_case
 from engine.levels import SHIPPED, current_levels, parse_levels
 from engine.models import Case, Definition, OpenTask
 from engine.registry import definition_kind, deploy, latest_forms, read_directory
-from tests.conftest import World
 from tests.engine.levels.files import (
     ROOT,
     SHIPPED_RULES,
@@ -26,6 +25,7 @@ from tests.engine.levels.files import (
     scale_file,
     shipped_scale,
 )
+from tests.support.world import World
 
 REVIEW = {"especial_relevancia": False, "minors_at_risk": False}
 

@@ -16,8 +16,8 @@ from engine.models import Definition, ProcessInstance
 from engine.persistence import load_run
 from engine.registry import DeployResult, SourceFile, deploy, latest_definition, read_directory
 from forms import FormDefinition
-from tests.conftest import World
-from tests.engine.conftest import BPMN_DIR, FORMS_DIR, source, with_forms
+from tests.support.engine_files import BPMN_DIR, FORMS_DIR, source, with_forms
+from tests.support.world import World
 
 
 def definitions(session: Session) -> list[tuple[str, str, int]]:

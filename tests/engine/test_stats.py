@@ -14,8 +14,8 @@ from engine.execution import complete_task, start_case
 from engine.models import OpenTask, StepTimingDay, StepTimingPending, TaskEvent
 from engine.registry import SourceFile, deploy
 from engine.stats import Histogram, delay_bucket, histograms, pending_completions, roll_up_step_timings
-from tests.conftest import World
-from tests.engine.conftest import with_forms
+from tests.support.engine_files import with_forms
+from tests.support.world import World
 
 PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from sqlalchemy import func, select
@@ -16,8 +17,9 @@ from engine.models import Case, DueTimer, OpenTask, ProcessInstance, TaskEvent
 from engine.registry import deploy
 from engine.spiff import FIRES_AFTER
 from forms import FormDefinition
-from tests.conftest import World
-from tests.engine.conftest import source, with_forms
+from tests.support.engine_files import source, with_forms
+from tests.support.race import race
+from tests.support.world import World
 
 
 def open_tasks(session: Session, case: Case) -> list[OpenTask]:
@@ -216,25 +218,19 @@ def test_two_concurrent_completions_of_one_task_give_one_success_and_one_conflic
     [task] = open_tasks(session, case)
     session.commit()  # end this session's read: on SQLite every transaction holds the write lock
     actor = world.actor("social_services")
-    barrier = threading.Barrier(2)
-    outcomes: list[str] = []
 
-    def complete(note: str) -> None:
+    def complete(note: str, go: Callable[[], None]) -> str:
         with session_factory() as own:
-            barrier.wait()
+            go()
             try:
                 complete_task(own, task.id, {"note": note}, expected_version=1, now=clock.now(), actor=actor)
                 own.commit()
-                outcomes.append("ok")
+                return "ok"
             except ConflictError:
                 own.rollback()
-                outcomes.append("conflict")
+                return "conflict"
 
-    threads = [threading.Thread(target=complete, args=(n,)) for n in ("a", "b")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    outcomes = race(partial(complete, "a"), partial(complete, "b"), timeout=60)
     assert sorted(outcomes) == ["conflict", "ok"]
     session.expire_all()
     assert [t.element_id for t in open_tasks(session, case)] == ["police_check"]
@@ -255,25 +251,15 @@ def test_parallel_tasks_completed_at_once_by_two_agencies_both_count(
     session.commit()
     tasks = {t.agency_kind: t for t in open_tasks(session, case)}
     session.commit()
-    barrier = threading.Barrier(2)
-    errors: list[BaseException] = []
 
-    def complete(kind: str) -> None:
-        try:
-            with session_factory() as own:
-                barrier.wait()
-                complete_task(own, tasks[kind].id, {"note": kind}, expected_version=1, now=clock.now(),
-                              actor=world.actor(kind))
-                own.commit()
-        except BaseException as exc:  # collected and asserted below
-            errors.append(exc)
+    def complete(kind: str, go: Callable[[], None]) -> None:
+        with session_factory() as own:
+            go()
+            complete_task(own, tasks[kind].id, {"note": kind}, expected_version=1, now=clock.now(),
+                          actor=world.actor(kind))
+            own.commit()
 
-    threads = [threading.Thread(target=complete, args=(k,)) for k in ("social_services", "state_police")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert errors == []
+    race(partial(complete, "social_services"), partial(complete, "state_police"), timeout=60)
     session.expire_all()
     assert session.get(ProcessInstance, instance.id).status == "completed"  # type: ignore[union-attr]
 
@@ -285,26 +271,15 @@ def test_two_timer_workers_at_once_fire_each_timer_exactly_once(
     cases = [start_hearing(session, world, clock) for _ in range(12)]
     clock.advance(timedelta(hours=73))
     session.commit()
-    barrier = threading.Barrier(2)
-    fired: list[int] = []
-    errors: list[BaseException] = []
 
-    def worker() -> None:
-        try:
-            with session_factory() as own:
-                barrier.wait()
-                fired.append(run_due_timers(own, clock.now()).fired)
-                own.commit()
-        except BaseException as exc:  # collected and asserted below
-            errors.append(exc)
+    def worker(go: Callable[[], None]) -> int:
+        with session_factory() as own:
+            go()
+            fired = run_due_timers(own, clock.now()).fired
+            own.commit()
+            return fired
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert errors == []
-    assert sum(fired) == len(cases)
+    assert sum(race(worker, worker)) == len(cases)
     events = session.execute(
         select(func.count()).select_from(TaskEvent).where(TaskEvent.action == "timer_fired")
     ).scalar_one()

@@ -18,8 +18,8 @@ from engine.models import Definition, ProcessInstance
 from engine.persistence import load_run
 from engine.registry import deploy, latest_runnable
 from engine.trial import Scenario, Step, parse_scenario, run_trial
-from tests.conftest import World
-from tests.engine.conftest import source
+from tests.support.engine_files import source
+from tests.support.world import World
 
 DESIGNER = Actor(user_id=None, name="ana", roles=frozenset({"designer"}))
 

@@ -12,7 +12,7 @@ from engine.execution import start_process
 from engine.models import Agency, OpenTask, ProcessInstance
 from engine.registry import SourceFile, read_directory, validate
 from engine.transfer import transfer_case
-from tests.processes.conftest import PROCESSES, Protocol, detection
+from tests.support.protocol import PROCESSES, Protocol, detection
 
 AGREEMENT_FILE = (PROCESSES / "agreement.bpmn").read_text(encoding="utf-8")
 

@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from engine.registry import SourceFile, read_directory, validate
 from forms import load_catalog
-from tests.conftest import World, unavailable
-from tests.processes.conftest import FORMS, PROCESSES, ROOT
+from tests.support.environment import unavailable
+from tests.support.protocol import FORMS, PROCESSES, ROOT
+from tests.support.world import World
 from tools import bpmn_layout, process_docs
 
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"

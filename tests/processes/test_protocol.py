@@ -11,12 +11,10 @@ from sqlalchemy.engine import Engine
 from engine.errors import TaskDataError
 from engine.levels import SHIPPED
 from engine.models import Case, ProcessInstance
-from tests.processes.conftest import Protocol, detection, risk_answers
+from tests.support.protocol import COMPLAINT, Protocol, detection, risk_answers
 
 INACTIVATE = {"decision": "inactivate", "confirm_low_risk": True, "confirm_no_court_measure": True,
               "confirm_in_person_contact": True, "reason": "Riesgo bajo sostenido."}
-COMPLAINT = {"complaint_received_at": "2026-03-02T10:00:00+01:00", "report_number": "AT-2026-001",
-             "sent_to_court": True}
 
 
 def through_intake(p: Protocol, level: str, **detected: object) -> Case:

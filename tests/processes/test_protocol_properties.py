@@ -31,7 +31,7 @@ from engine.persistence import task_form
 from engine.registry import latest_runnable, pinned_form
 from engine.simulation import DEFAULT_LEVELS, ENTRY, Checker, incident_processes, invariant_checker
 from forms import FormDefinition
-from tests.processes.conftest import Protocol
+from tests.support.protocol import Protocol
 
 settings.register_profile("ci", derandomize=True, database=None, max_examples=5, stateful_step_count=10,
                           deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -13,10 +13,8 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.deadlines import run_escalations
 from engine.models import ProcessInstance
-from tests.processes.conftest import Protocol, detection, risk_answers
+from tests.support.protocol import COMPLAINT, Protocol, detection, risk_answers
 
-COMPLAINT = {"complaint_received_at": "2026-03-02T10:00:00+01:00", "report_number": "AT-2026-001",
-             "sent_to_court": True}
 REVIEW = {"especial_relevancia": False, "minors_at_risk": False}
 HOURS_72 = timedelta(hours=72)
 

@@ -10,7 +10,7 @@ from engine.models.agency import DEFAULT_KINDS
 from engine.registry import read_directory
 from engine.simulation import World
 from engine.verifier import Settings, summary, verify
-from tests.processes.conftest import FORMS, PROCESSES
+from tests.support.protocol import FORMS, PROCESSES
 
 HISTORIES = 60
 

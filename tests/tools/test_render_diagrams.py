@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import unavailable
+from tests.support.environment import unavailable
 from tools.bpmn_layout import layout_bytes
 
 REPO = Path(__file__).resolve().parents[2]

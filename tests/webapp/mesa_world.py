@@ -12,8 +12,8 @@ from engine.actor import Actor
 from engine.execution import complete_task, start_process
 from engine.models import Agency, Meeting, Mesa, OpenTask, ProcessInstance, UserAccount
 from engine.persistence import load_run
-from tests.processes.conftest import risk_answers
-from tests.webapp.conftest import Browser, Site
+from tests.support.protocol import risk_answers
+from tests.support.web import Browser, Site
 from webapp.extensions import db
 from webapp.mesa.schedule import create_mesa
 

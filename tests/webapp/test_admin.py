@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from engine.models import Agency, UserAccount
-from tests.webapp.conftest import PASSWORD, Browser, Site, csrf_token_of
+from tests.support.web import PASSWORD, Browser, Site, csrf_token_of
 from webapp.extensions import db
 
 NEW_PASSWORD = "otra-clave-larga-nueva"

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from engine.models import Agency, AuditEvent, Territory, UserAccount
-from tests.webapp.conftest import AppFactory
+from tests.support.web import AppFactory
 from webapp.auth.operations import LOCK_FOR, MAX_FAILURES, create_user, reset_password, set_active
 from webapp.extensions import db
 

@@ -10,9 +10,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from engine.models import Case, CaseParty, ProcessInstance
-from tests.processes.conftest import detection, risk_answers
-from tests.webapp.conftest import Site
-from tests.webapp.test_tasks import COMPLAINT, as_form
+from tests.support.protocol import COMPLAINT, detection, risk_answers
+from tests.support.web import Site, as_form
 from webapp.extensions import db
 
 MEDIUM_MEASURES = ["phone_contact", "self_protection_advice", "social_services_referral", "weapons_withdrawal",

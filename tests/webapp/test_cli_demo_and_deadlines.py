@@ -13,9 +13,9 @@ from engine.actor import Actor
 from engine.execution import start_case
 from engine.models import Agency, Case, CaseParty, DueTimer, OpenTask, Territory, UserAccount
 from engine.models.agency import DEFAULT_KINDS
-from tests.webapp.conftest import AppFactory
+from tests.support.web import AppFactory
 from webapp.auth.passwords import verify_password
-from webapp.demo import DEMO_PASSWORD
+from webapp.demo.seed import DEMO_PASSWORD
 from webapp.extensions import db
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 
 from engine.models import Definition
-from tests.webapp.conftest import AppFactory
+from tests.support.web import AppFactory
 from webapp.extensions import db
 
 

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from engine.models import Definition, DefinitionDraft, OpenTask
-from tests.conftest import unavailable
-from tests.webapp.conftest import ROOT, Browser, Site
+from tests.support.environment import unavailable
+from tests.support.web import ROOT, Browser, Site
 from webapp import forms_render
 from webapp.extensions import db
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from engine.drafts import save_draft
 from engine.models import Definition
-from tests.webapp.conftest import Site
+from tests.support.web import Site
 from webapp.extensions import db
 
 BLOCKING = Path(__file__).parent / "blocking_protocol"  # intake waits for social services before follow-up starts

@@ -18,7 +18,7 @@ from tests.engine.levels.files import (
     scale_file,
     shipped_table_split,
 )
-from tests.webapp.conftest import Site
+from tests.support.web import Site
 from webapp.extensions import db
 from webapp.mesa.agenda import AgendaFacts, build_agenda
 from webapp.supervision.queries import risk_levels

@@ -25,7 +25,7 @@ from engine.models import (
     ProcessInstance,
     TaskEvent,
 )
-from tests.webapp.conftest import Browser, Site
+from tests.support.web import Browser, Site
 from tests.webapp.mesa_world import MesaWorld, build_mesa_world, version_of
 from webapp.extensions import db
 from webapp.mesa.agenda import AgendaFacts, build_agenda
@@ -485,7 +485,7 @@ def test_a_transfer_moves_the_open_steps_and_the_access_and_keeps_the_history(wo
 
 def risk_answers_medio() -> dict[str, object]:
     """Risk answers that compute to medio."""
-    from tests.processes.conftest import risk_answers
+    from tests.support.protocol import risk_answers
 
     return risk_answers("medio")
 

@@ -20,8 +20,8 @@ import engine.models  # noqa: F401 - every table on Base.metadata
 from engine.db import Base
 from engine.models import AgencyKind
 from engine.models.agency import DEFAULT_KINDS
-from tests.conftest import IN_CI, PG_ADMIN_DSN, _pg_unavailable_reason
-from tests.webapp.conftest import app_config
+from tests.support.environment import IN_CI, PG_ADMIN_DSN, pg_unavailable_reason
+from tests.support.web import app_config
 from webapp import MIGRATIONS_DIR, create_app
 
 REVISION_FILE = re.compile(r"^\d{8}_[0-9a-f]+_[a-z0-9_]+\.py$")
@@ -33,7 +33,7 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'migrated.sqlite'}"
         return
-    reason = _pg_unavailable_reason()
+    reason = pg_unavailable_reason()
     if reason:
         if IN_CI:
             pytest.fail(f"{reason} (CI=true: PostgreSQL tests must run)")

@@ -5,28 +5,23 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from email import message_from_bytes
-from email.message import EmailMessage
-from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from click.testing import Result
 from sqlalchemy import func, select, update
 
 from engine.db import Base, make_engine
 from engine.models import Notification, OutboxEmail, UserAccount
-from tests.processes.conftest import detection
-from tests.webapp.conftest import Site
+from tests.support.mail import Mailbox, free_port
+from tests.support.protocol import detection
+from tests.support.race import race
+from tests.support.web import Site
 from webapp import clock
 from webapp.extensions import db
 from webapp.notifications.mailer import SmtpSettings
@@ -36,43 +31,6 @@ ROOT = Path(__file__).resolve().parents[2]
 VICTIM = {"name": "Lucía Fernández Robles", "phone": "600 123 456"}
 ADDRESSES = {"policia": "policia@gc.example", "policia.jefa": "jefa@gc.example"}  # policia2 has none
 BASE_URL = "https://coordina.example"
-
-
-# --- A real SMTP server on 127.0.0.1 ------------------------------------------------------------
-@dataclass
-class Mailbox:
-    """An aiosmtpd server on a free local port, collecting what arrives; it can be stopped and restarted."""
-
-    port: int
-    messages: list[EmailMessage] = field(default_factory=list)
-    controller: Controller | None = None
-
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook
-        message = message_from_bytes(envelope.content, policy=default_policy)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        return "250 Message accepted for delivery"
-
-    def start(self) -> None:
-        """Listen (again) on the mailbox's port."""
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self) -> None:
-        """Stop listening: connections are refused until `start`."""
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
-
-    def to(self, address: str) -> list[EmailMessage]:
-        """Return the messages that arrived for one address."""
-        return [m for m in self.messages if m["To"] == address]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -247,25 +205,15 @@ def test_a_user_without_address_and_a_site_without_smtp_get_notices_in_the_app_o
 def test_two_workers_at_once_send_each_mail_once(mail_site: Site, mailbox: Mailbox) -> None:
     for _ in range(3):
         _, due = open_police_case(mail_site)
-    barrier = threading.Barrier(2)
-    errors: list[BaseException] = []
 
-    def worker() -> None:
-        try:
-            with mail_site.app.app_context():
-                smtp = SmtpSettings.from_config(mail_site.app.config)
-                barrier.wait()
-                report = run_pass(db.session(), due + timedelta(days=3), smtp=smtp, base_url=BASE_URL)
-                assert report.errors == []
-        except BaseException as exc:  # collected and asserted below
-            errors.append(exc)
+    def worker(go: Callable[[], None]) -> None:
+        with mail_site.app.app_context():
+            smtp = SmtpSettings.from_config(mail_site.app.config)
+            go()
+            report = run_pass(db.session(), due + timedelta(days=3), smtp=smtp, base_url=BASE_URL)
+            assert report.errors == []
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert errors == []
+    race(worker, worker)
     with mail_site.app.app_context():
         per_user = dict(db.session.execute(
             select(Notification.user_id, func.count()).group_by(Notification.user_id)).all())

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.models import OutboxEmail
-from tests.webapp.test_notifications import Mailbox, free_port
+from tests.support.mail import Mailbox, free_port
 from webapp.notifications.mailer import SmtpSettings, deliver_outbox, retry_delay
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from forms import check_form
-from tests.webapp.conftest import Site
+from tests.support.web import Site
 from tests.webapp.mesa_world import COMPLAINT, MesaWorld, build_mesa_world
 
 ATENPRO = {"kind": "atenpro", "name": "ATENPRO Vegas (prueba)", "contact": "Tel. 900 000 999",

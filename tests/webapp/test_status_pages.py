@@ -7,9 +7,9 @@ from pathlib import Path
 from flask.testing import FlaskClient
 
 from engine.models import UserAccount
-from tests.webapp.conftest import AppFactory, Browser
+from tests.support.web import AppFactory, Browser
 from webapp import instance_secret_key
-from webapp.demo import DEMO_PASSWORD
+from webapp.demo.seed import DEMO_PASSWORD
 from webapp.extensions import db
 
 

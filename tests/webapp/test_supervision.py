@@ -14,15 +14,13 @@ from sqlalchemy import select, update
 
 from engine.execution import claim_task, start_case
 from engine.models import Agency, AuditEvent, OpenTask, StepTimingPending, TaskEvent
-from tests.processes.conftest import detection, risk_answers
-from tests.webapp.conftest import Site
+from tests.support.protocol import COMPLAINT, detection, risk_answers
+from tests.support.web import Site
 from webapp.auth.principal import load_principal
 from webapp.extensions import db
 from webapp.supervision.export import safe_cell
 from webapp.supervision.queries import Board, BoardFilters, board
 
-COMPLAINT = {"complaint_received_at": "2026-03-02T10:00:00+01:00", "report_number": "AT-2026-001",
-             "sent_to_court": True}
 REVIEW = {"final_level": "medio", "especial_relevancia": False, "minors_at_risk": False}
 POLICE, SOCIAL = ("state_police", "here"), ("social_services", "here")
 

@@ -16,7 +16,7 @@ from engine.db import Base
 from engine.models import AgencyKind, Case, CaseParty, OpenTask, TaskEvent, Territory
 from engine.models.agency import DEFAULT_KINDS
 from engine.registry import forget_cached_definitions
-from tests.webapp.conftest import AppFactory
+from tests.support.web import AppFactory
 from webapp.extensions import db
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from sqlalchemy import select
 
 from engine.execution import claim_task
 from engine.models import TaskEvent
-from tests.processes.conftest import risk_answers
-from tests.webapp.conftest import Site
+from tests.support.protocol import COMPLAINT, risk_answers
+from tests.support.web import Site, as_form
 from webapp.extensions import db
 
 REPORT, ASSESSMENT, REVIEW, MEASURES = ("police_report_to_court", "police_risk_assessment", "reassessment_review",
                                         "apply_police_measures")
-COMPLAINT = {"complaint_received_at": "2026-03-02T10:00:00+01:00", "report_number": "AT-2026-001",
-             "sent_to_court": True}
-
-
-def as_form(data: dict[str, Any], **extra: Any) -> list[tuple[str, str]]:
-    """Encode typed answers as a browser posts them (yes/no radios, repeated checkboxes)."""
-    pairs: list[tuple[str, str]] = []
-    for name, value in {**data, **extra}.items():
-        if isinstance(value, bool):
-            pairs.append((name, "true" if value else "false"))
-        elif isinstance(value, list):
-            pairs.extend((name, str(item)) for item in value)
-        else:
-            pairs.append((name, str(value)))
-    return pairs
 
 
 def at_assessment(site: Site) -> tuple[int, int]:

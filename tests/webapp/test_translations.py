@@ -13,7 +13,7 @@ from babel.messages.catalog import Catalog, Message
 from babel.messages.pofile import read_po
 from flask import Flask
 
-from tests.webapp.conftest import ROOT, AppFactory, Site, csrf_token_of
+from tests.support.web import ROOT, AppFactory, Site, csrf_token_of
 
 TRANSLATIONS = ROOT / "webapp" / "translations"
 TEMPLATE = TRANSLATIONS / "messages.pot"

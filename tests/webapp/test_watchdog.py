@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -21,9 +21,11 @@ from engine.models import Case, Notification, OpenTask, OpenViolation, ProcessIn
 from engine.persistence import record
 from engine.registry import deploy
 from engine.watchdog import REPAIR_RETRY
-from tests.conftest import World, unavailable
-from tests.engine.test_invariants import invariants_file, protocol_files
-from tests.webapp.conftest import Site
+from tests.support.engine_files import invariants_file, protocol_files
+from tests.support.environment import unavailable
+from tests.support.race import race
+from tests.support.web import Site
+from tests.support.world import World
 from webapp.extensions import db
 from webapp.notifications.emails import compose
 from webapp.notifications.worker import PassReport, run_pass
@@ -109,24 +111,12 @@ def test_an_episode_is_recorded_again_only_after_it_ended(
 def test_two_workers_at_once_record_and_repair_once(
     session_factory: sessionmaker[Session], session: Session, world: World, clock: FakeClock, gap: Case,
 ) -> None:
-    barrier = threading.Barrier(2)
-    reports: list[PassReport] = []
-    errors: list[BaseException] = []
+    def worker(go: Callable[[], None]) -> PassReport:
+        with session_factory() as own:
+            go()
+            return run_pass(own, clock.now(), smtp=None, base_url=BASE_URL)
 
-    def worker() -> None:
-        try:
-            with session_factory() as own:
-                barrier.wait()
-                reports.append(run_pass(own, clock.now(), smtp=None, base_url=BASE_URL))
-        except BaseException as exc:  # collected and asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert errors == []
+    reports = race(worker, worker)
     assert [r.errors for r in reports] == [[], []]
     session.expire_all()
     assert len(entries(session, gap)) == 1

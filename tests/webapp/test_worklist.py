@@ -11,7 +11,7 @@ from engine.actor import Actor
 from engine.execution import cancel_track
 from engine.levels import SHIPPED
 from engine.models import Case, OpenTask
-from tests.webapp.conftest import Site
+from tests.support.web import Site
 from webapp.extensions import db
 
 REPORT = "police_report_to_court"

@@ -9,8 +9,8 @@ import pytest
 import time_machine
 
 from engine.models import UserAccount
-from tests.webapp.api.conftest import ApiWorld, fields_of
-from tests.webapp.conftest import PASSWORD
+from tests.support.api import ApiWorld, fields_of
+from tests.support.web import PASSWORD
 from webapp.auth.operations import MAX_FAILURES, create_user, reset_password, set_active
 from webapp.auth.tokens import TOKEN_LIFETIME, issue_token
 from webapp.extensions import db

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.processes.conftest import detection
-from tests.webapp.api.conftest import ApiWorld, fields_of
+from tests.support.api import ApiWorld, fields_of
+from tests.support.protocol import detection
 
 
 def new_case(api: ApiWorld, **overrides: Any) -> dict[str, Any]:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from tests.processes.conftest import risk_answers
-from tests.webapp.api.conftest import ApiWorld
-from tests.webapp.api.test_api_walk import COMPLAINT, agency_queue
+from tests.support.api import ApiWorld, agency_queue
+from tests.support.protocol import COMPLAINT, risk_answers
 
 
 def test_the_review_schema_offers_the_deployed_levels_lowest_first(api: ApiWorld) -> None:

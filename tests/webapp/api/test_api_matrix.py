@@ -9,13 +9,11 @@ from typing import Any
 
 from flask import Flask
 
-from tests.processes.conftest import detection
-from tests.webapp.api.conftest import ROLES, ApiWorld, build_world
-from tests.webapp.conftest import PASSWORD, AppFactory
+from tests.support.api import ROLES, ApiWorld, build_world
+from tests.support.protocol import COMPLAINT, detection
+from tests.support.web import PASSWORD, AppFactory
 
 STEP = "police_report_to_court"
-COMPLAINT = {"complaint_received_at": "2026-03-02T10:00:00+01:00", "report_number": "AT-2026-001",
-             "sent_to_court": True}
 INCIDENT = {"reported_by_kind": "school", "occurred_on": "2026-03-05", "description": "Nuevas amenazas.",
             "complaint_filed": False, "immediate_danger": False}
 # The agency of each column: the case's registrant (health centre), the agency of its open step (state

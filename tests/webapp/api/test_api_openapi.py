@@ -7,7 +7,7 @@ import re
 import pytest
 from flask import Flask
 
-from tests.webapp.conftest import AppFactory
+from tests.support.web import AppFactory
 from webapp.api.openapi import build_spec
 
 

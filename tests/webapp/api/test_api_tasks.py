@@ -11,11 +11,10 @@ from sqlalchemy.orm import Session
 
 from engine.errors import ConflictError, ExecutionError, NotFoundError, PermissionDeniedError
 from engine.models import AuditEvent
-from tests.webapp.api.conftest import ApiWorld, fields_of
+from tests.support.api import ApiWorld, fields_of
+from tests.support.protocol import COMPLAINT
 from webapp.api import views
 
-COMPLAINT = {"complaint_received_at": "2026-03-02T10:00:00+01:00", "report_number": "AT-2026-001",
-             "sent_to_court": True}
 STEP = "police_report_to_court"
 
 

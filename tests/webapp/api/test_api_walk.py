@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from tests.processes.conftest import risk_answers
-from tests.webapp.api.conftest import ApiWorld, fields_of
-
-COMPLAINT = {"complaint_received_at": "2026-03-02T10:00:00+01:00", "report_number": "AT-2026-001",
-             "sent_to_court": True}
-
-
-def agency_queue(api: ApiWorld, user: str) -> dict[str, dict[str, Any]]:
-    response = api.call(user, "GET", "/api/v1/tasks?scope=agency")
-    assert response.status_code == 200, response.get_json()
-    return {item["element_id"]: item for item in response.get_json()["items"]}
+from tests.support.api import ApiWorld, agency_queue, fields_of
+from tests.support.protocol import COMPLAINT, risk_answers
 
 
 def test_a_detection_goes_from_the_health_centre_to_the_police_and_on_to_social_services(api: ApiWorld) -> None:
