@@ -30,10 +30,10 @@ from sqlalchemy.orm import Session
 from engine import spiff
 from engine.actor import Actor
 from engine.db import is_postgresql
+from engine.durations import parse_duration
 from engine.errors import ExecutionError, NotFoundError, Problem
 from engine.models import Case, Definition, OpenTask, ProcessInstance, TaskEvent
 from engine.models.case import CASE_STATUSES
-from engine.sandbox import parse_duration
 from engine.timing import parse_when_or_none
 
 SUFFIX = ".invariants.json"

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import sandbox, spiff
+from engine import durations, spiff
 from engine.actor import Actor
 from engine.errors import EngineError, TaskDataError
 from engine.execution import complete_task, fire_timer, open_case, start_process
@@ -262,7 +262,7 @@ def _duration(value: Any, where: str) -> timedelta:
     if value in (None, ""):
         return timedelta(0)
     try:
-        delta = sandbox.parse_duration(str(value))
+        delta = durations.parse_duration(str(value))
     except ValueError as exc:
         raise ValueError(f"{where}: {value!r} is not an ISO-8601 duration such as 'P21D' or 'PT4H'") from exc
     if delta < timedelta(0):
