@@ -96,6 +96,7 @@ class HistoryPlay:
 
     # --- generating -------------------------------------------------------------------------------
     def run(self) -> HistoryResult:
+        """Detect, then answer steps, fire timers and add incidents until the simulated days end."""
         if self.sim.entry_form is None:
             self.result.errors.append(f"{ENTRY}: no deployed process with a start form opens the cases")
             return self.result
@@ -297,6 +298,7 @@ class HistoryPlay:
 
     # --- replaying ----------------------------------------------------------------------------------
     def replay(self, events: Sequence[Event], horizon: timedelta) -> Breach | None:
+        """Play `events`, then the clock to `horizon`; return the first breach (of the watched invariant)."""
         for event in events:
             if self._run_clock(START + event.at):
                 break
