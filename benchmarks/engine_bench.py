@@ -44,7 +44,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, event, func, se
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import sandbox, spiff
+from engine import durations, spiff
 from engine.actor import Actor
 from engine.clock import FakeClock
 from engine.db import Base, make_engine
@@ -414,7 +414,7 @@ def bare_protocol_samples(settings: Settings) -> list[float]:
     parser.add_bpmn_file(str(PROTOCOL_DIR / "followup.bpmn"))
     parser.add_dmn_files(sorted(str(p) for p in PROTOCOL_DIR.glob("*.dmn")))
     spec, subprocess_specs = parser.get_spec("followup"), parser.get_subprocess_specs("followup")
-    helpers = {"now": lambda: START, "parse_datetime": sandbox.parse_datetime, "duration": sandbox.parse_duration,
+    helpers = {"now": lambda: START, "parse_datetime": durations.parse_datetime, "duration": durations.parse_duration,
                "days": lambda n: timedelta(days=n), "update_case": lambda **_changes: None,
                "start_process": lambda *_args, **_kwargs: None, "cancel_track": lambda _track: None}
     script_engine = PythonScriptEngine(environment=TaskDataEnvironment(helpers))

@@ -14,9 +14,9 @@ from engine.actor import Actor
 from engine.db import is_postgresql
 from engine.escalation import LEVEL_REMINDED, STAGES, advance_escalation, due_stages, overtaken
 from engine.execution import fire_timer
+from engine.history import record
 from engine.models import Case, DueTimer, Notification, OpenTask, ProcessInstance
 from engine.notifications import Recipients, notify
-from engine.persistence import record
 
 log = logging.getLogger(__name__)
 

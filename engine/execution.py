@@ -19,6 +19,7 @@ from engine import spiff
 from engine.actor import Actor
 from engine.db import is_postgresql
 from engine.errors import ConflictError, ExecutionError, NotFoundError, PermissionDeniedError, TaskDataError
+from engine.history import record
 from engine.levels import current_levels
 from engine.models import (
     Case,
@@ -36,7 +37,6 @@ from engine.persistence import (
     load_run,
     lock_case,
     lock_instance,
-    record,
     remove_instance_rows,
     save_run,
     sync_tasks,

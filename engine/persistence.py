@@ -1,10 +1,12 @@
-"""Load and save workflow state, and keep our indexed task and timer tables in step with it."""
+"""Load and save workflow state, and keep our indexed task and timer tables in step with it.
+
+The history log those changes are recorded in is `engine.history`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -15,8 +17,9 @@ from engine.assignment import chosen_agency, resolve_agencies
 from engine.db import is_postgresql
 from engine.errors import ConflictError, NotFoundError
 from engine.escalation import plan_escalation, schedule_escalation
+from engine.history import record
 from engine.levels import current_levels
-from engine.models import Case, DueTimer, OpenTask, ProcessInstance, TaskEvent
+from engine.models import Case, DueTimer, OpenTask, ProcessInstance
 from engine.registry import Runnable, pinned_form, runnable
 from engine.timing import task_timing
 from forms import FormDefinition
@@ -71,30 +74,6 @@ def save_run(instance: ProcessInstance, run: spiff.Run) -> None:
     """Store the workflow state on the instance row (the row version is checked on flush)."""
     instance.state = run.dump()
     instance.serializer_version = spiff.SERIALIZER_VERSION
-
-
-def record(
-    session: Session, case: Case, action: str, now: datetime, actor: Actor, *,
-    instance: ProcessInstance | None = None, task: OpenTask | None = None,
-    data: Mapping[str, Any] | None = None,
-) -> TaskEvent:
-    """Append one entry to the case's task history (and return it, unflushed)."""
-    event = TaskEvent(
-        case_id=case.id,
-        task_id=task.id if task else None,
-        instance_id=instance.id if instance else (task.instance_id if task else None),
-        task_guid=task.task_guid if task else None,
-        element_id=task.element_id if task else None,
-        name=task.name if task else None,
-        agency_id=task.agency_id if task else actor.agency_id,
-        actor_id=actor.user_id,
-        action=action,
-        at=now,
-        due_at=task.due_at if task else None,
-        data=dict(data) if data is not None else None,
-    )
-    session.add(event)
-    return event
 
 
 def sync_tasks(

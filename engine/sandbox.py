@@ -3,7 +3,9 @@
 SpiffWorkflow evaluates with plain eval/exec, which would let whoever uploads a BPMN file
 run arbitrary code on the server. Everything here goes through RestrictedPython with a
 short whitelist of builtins and our own guards, and security refusals are raised as
-SandboxError so the engine can tell "forbidden" apart from an ordinary script bug.
+SandboxError so the engine can tell "forbidden" apart from an ordinary script bug. The guards
+themselves are in `engine.sandbox_guards`; the helpers every expression gets (durations, dates) in
+`engine.durations`.
 """
 
 from __future__ import annotations
@@ -12,275 +14,18 @@ import ast
 import copy
 import functools
 import math
-import operator
 import re
 import textwrap
 import types
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 
 from RestrictedPython.compile import compile_restricted_eval, compile_restricted_exec
-from RestrictedPython.Guards import (
-    guarded_iter_unpack_sequence,
-    guarded_unpack_sequence,
-    safe_builtins,
-    safer_getattr_raise,
-)
-from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
+from engine.durations import HELPERS
 from engine.errors import SandboxError
-
-# ---------------------------------------------------------------------------
-# Helpers exposed to every expression and script
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WorkingDays:
-    """A duration counted in working days (resolved against a business calendar by the deadline code)."""
-
-    days: int
-
-
-_DURATION = re.compile(
-    r"""\A P
-    (?:(?P<years>\d+(?:[.,]\d+)?)Y)?
-    (?:(?P<months>\d+(?:[.,]\d+)?)M)?
-    (?:(?P<weeks>\d+(?:[.,]\d+)?)W)?
-    (?:(?P<days>\d+(?:[.,]\d+)?)D)?
-    (?:T
-        (?:(?P<hours>\d+(?:[.,]\d+)?)H)?
-        (?:(?P<minutes>\d+(?:[.,]\d+)?)M)?
-        (?:(?P<seconds>\d+(?:[.,]\d+)?)S)?
-    )?
-    \Z""",
-    re.VERBOSE,
-)
-
-
-def parse_duration(iso: str) -> timedelta:
-    """Parse an ISO-8601 duration such as "PT72H", "P7D", "P1W" or "P1DT12H"."""
-    if not isinstance(iso, str):
-        raise TypeError(f"duration must be text like 'P7D', not {type(iso).__name__}")
-    text = iso.strip().upper()
-    match = _DURATION.match(text)
-    if match is None or text in ("P", "PT") or text.endswith("T"):
-        raise ValueError(
-            f"{iso!r} is not an ISO-8601 duration (expected e.g. 'PT72H', 'P7D', 'P1W' or 'P1DT12H')"
-        )
-    parts = {name: float(value.replace(",", ".")) for name, value in match.groupdict().items() if value}
-    # Months and years have no fixed length, so a legal deadline written with them would
-    # be ambiguous; make the modeller say how many days they mean.
-    if "years" in parts or "months" in parts:
-        raise ValueError(
-            f"{iso!r} uses months or years, which have no fixed length; write the duration in days or weeks"
-        )
-    return timedelta(
-        weeks=parts.get("weeks", 0),
-        days=parts.get("days", 0),
-        hours=parts.get("hours", 0),
-        minutes=parts.get("minutes", 0),
-        seconds=parts.get("seconds", 0),
-    )
-
-
-def parse_datetime(iso: str | datetime) -> datetime:
-    """Parse an ISO-8601 date/time into an aware datetime (naive values are taken as UTC)."""
-    if isinstance(iso, datetime):
-        value = iso
-    elif isinstance(iso, str):
-        try:
-            value = datetime.fromisoformat(iso.strip())
-        except ValueError:
-            raise ValueError(
-                f"{iso!r} is not an ISO-8601 date/time (expected e.g. '2024-05-01T09:30:00+02:00')"
-            ) from None
-    else:
-        raise TypeError(f"date/time must be text like '2024-05-01T09:30:00Z', not {type(iso).__name__}")
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _days(n: float) -> timedelta:
-    """Return a duration of n calendar days."""
-    return timedelta(days=n)
-
-
-def _hours(n: float) -> timedelta:
-    """Return a duration of n hours."""
-    return timedelta(hours=n)
-
-
-def _minutes(n: float) -> timedelta:
-    """Return a duration of n minutes."""
-    return timedelta(minutes=n)
-
-
-def _weeks(n: float) -> timedelta:
-    """Return a duration of n weeks."""
-    return timedelta(weeks=n)
-
-
-def _working_days(n: int) -> WorkingDays:
-    """Return a duration of n working days, for the deadline code to resolve."""
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"working_days() needs a whole number of days, not {n!r}")
-    if n < 0:
-        raise ValueError(f"working_days() needs zero or more days, not {n}")
-    return WorkingDays(n)
-
-
-HELPERS: Mapping[str, object] = types.MappingProxyType(
-    {
-        "duration": parse_duration,
-        "days": _days,
-        "hours": _hours,
-        "minutes": _minutes,
-        "weeks": _weeks,
-        "working_days": _working_days,
-        "parse_datetime": parse_datetime,
-        "date": date,
-        "datetime": datetime,
-        "time": time,
-        "timedelta": timedelta,
-        "timezone": timezone,
-    }
-)
-
-# ---------------------------------------------------------------------------
-# Builtins and guards
-# ---------------------------------------------------------------------------
-
-_SAFE_BUILTIN_NAMES = (
-    "None", "True", "False", "abs", "bool", "divmod", "float", "int", "isinstance", "len",
-    "range", "round", "str",
-    "ArithmeticError", "Exception", "IndexError", "KeyError", "LookupError", "TypeError",
-    "ValueError", "ZeroDivisionError",
-)  # fmt: skip
-# RestrictedPython leaves these out because they iterate in C, bypassing `_getiter_`. Our
-# `_getiter_` guards nothing (there is no per-object access control here), so there is
-# nothing for them to bypass.
-_EXTRA_BUILTINS: Mapping[str, object] = {
-    "all": all, "any": any, "dict": dict, "enumerate": enumerate, "filter": filter,
-    "list": list, "map": map, "max": max, "min": min, "reversed": reversed, "set": set,
-    "sorted": sorted, "sum": sum, "tuple": tuple, "zip": zip,
-}  # fmt: skip
-_BUILTINS: Mapping[str, object] = types.MappingProxyType(
-    {name: safe_builtins[name] for name in _SAFE_BUILTIN_NAMES} | dict(_EXTRA_BUILTINS)
-)
-
-# Names people may reach for that exist in Python but not here: a NameError on them
-# is a refusal, and saying so beats "name 'open' is not defined".
-_FORBIDDEN_BUILTINS = frozenset(
-    {
-        "open", "eval", "exec", "compile", "globals", "locals", "vars", "type", "getattr",
-        "setattr", "delattr", "hasattr", "dir", "input", "breakpoint", "help", "memoryview",
-        "object", "super", "classmethod", "staticmethod", "property", "exit", "quit",
-    }
-)  # fmt: skip
-
-# `mro()` hands out `object`; harmless without "_" attributes, but there is no use for it.
-_FORBIDDEN_ATTRIBUTES = INSPECT_ATTRIBUTES | {"mro"}
-_STR_FORMAT_METHODS = frozenset({"format", "format_map"})
-
-# Typed aliases: RestrictedPython's guard functions carry no annotations.
-_safer_getattr_raise: Callable[[object, str], Any] = safer_getattr_raise
-_guarded_unpack_sequence: Callable[..., Any] = guarded_unpack_sequence
-_guarded_iter_unpack_sequence: Callable[..., Any] = guarded_iter_unpack_sequence
-
-
-def _guarded_getattr(obj: object, name: str) -> Any:
-    """Read an attribute unless it leads out of the sandbox."""
-    if not isinstance(name, str):
-        raise TypeError("attribute name must be text")
-    if name.startswith("_"):
-        raise SandboxError(f'forbidden: attribute names starting with "_" are not allowed ({name!r})')
-    if name in _FORBIDDEN_ATTRIBUTES:
-        raise SandboxError(f"forbidden: attribute {name!r} is not allowed")
-    # str.format can walk attributes by name ("{0.__class__}"), escaping the guard above.
-    if name in _STR_FORMAT_METHODS and (
-        isinstance(obj, str) or (isinstance(obj, type) and issubclass(obj, str))
-    ):
-        raise SandboxError("forbidden: str.format() is not allowed (use an f-string or the % operator)")
-    try:
-        return _safer_getattr_raise(obj, name)
-    except NotImplementedError as exc:
-        # RestrictedPython's own refusals (string.Formatter and friends) are security refusals.
-        raise SandboxError(f"forbidden: {exc}") from None
-
-
-def _guarded_getitem(obj: Any, key: Any) -> Any:
-    """Read an item; plain data gives nothing to guard beyond attribute access."""
-    return obj[key]
-
-
-def _guarded_getiter(obj: Iterable[Any]) -> Iterable[Any]:
-    """Iterate as Python does; the sandbox has no per-object read permissions."""
-    return obj
-
-
-class _ReadOnly:
-    """Stand-in returned by the write guard for objects scripts may not modify."""
-
-    def __init__(self, target: object) -> None:
-        object.__setattr__(self, "_target", target)
-
-    def _refuse(self, *args: object) -> None:
-        """Refuse any modification."""
-        kind = type(object.__getattribute__(self, "_target")).__name__
-        raise SandboxError(
-            f"forbidden: {kind} values cannot be modified in a script (only lists and dicts can)"
-        )
-
-    __setattr__ = _refuse
-    __delattr__ = _refuse
-    __setitem__ = _refuse
-    __delitem__ = _refuse
-
-
-def _guarded_write(obj: Any) -> Any:
-    """Allow writes (item/attribute assignment, del) only to plain lists and dicts."""
-    if type(obj) in (dict, list):
-        return obj
-    return _ReadOnly(obj)
-
-
-_INPLACE_OPERATORS: Mapping[str, Callable[[Any, Any], Any]] = {
-    "+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv,
-    "//=": operator.ifloordiv, "%=": operator.imod, "**=": operator.ipow,
-    "<<=": operator.ilshift, ">>=": operator.irshift, "&=": operator.iand,
-    "|=": operator.ior, "^=": operator.ixor,
-}  # fmt: skip
-
-
-def _inplace_var(op: str, target: Any, value: Any) -> Any:
-    """Apply an augmented assignment (x += y); no more dangerous than x = x + y."""
-    try:
-        function = _INPLACE_OPERATORS[op]
-    except KeyError:
-        raise SandboxError(f"forbidden: operator {op} is not allowed") from None
-    return function(target, value)
-
-
-def _apply(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call with *args/**kwargs, which RestrictedPython routes through this guard."""
-    return function(*args, **kwargs)
-
-
-_GUARDS: Mapping[str, object] = types.MappingProxyType(
-    {
-        "__builtins__": _BUILTINS,
-        "_getattr_": _guarded_getattr,
-        "_getitem_": _guarded_getitem,
-        "_getiter_": _guarded_getiter,
-        "_iter_unpack_sequence_": _guarded_iter_unpack_sequence,
-        "_unpack_sequence_": _guarded_unpack_sequence,
-        "_write_": _guarded_write,
-        "_inplacevar_": _inplace_var,
-        "_apply_": _apply,
-    }
-)
+from engine.sandbox_guards import FORBIDDEN_ATTRIBUTES, FORBIDDEN_BUILTINS, GUARDS
 
 # ---------------------------------------------------------------------------
 # Compilation
@@ -315,13 +60,13 @@ class _Precheck(ast.NodeVisitor):
         """Refuse attributes starting with "_" or exposing interpreter internals."""
         if node.attr.startswith("_"):
             self._add(node, 'attribute names starting with "_" are not allowed')
-        elif node.attr in _FORBIDDEN_ATTRIBUTES:
+        elif node.attr in FORBIDDEN_ATTRIBUTES:
             self._add(node, f"attribute {node.attr!r} is not allowed")
         self.generic_visit(node)
 
     def visit_Call(self, node: ast.Call) -> None:
         """Refuse calls to built-ins the sandbox leaves out (open, eval, getattr...)."""
-        if isinstance(node.func, ast.Name) and node.func.id in _FORBIDDEN_BUILTINS:
+        if isinstance(node.func, ast.Name) and node.func.id in FORBIDDEN_BUILTINS:
             self._add(node, f"{node.func.id}() is not available in the sandbox")
         self.generic_visit(node)
 
@@ -404,7 +149,7 @@ def check_script(source: str) -> str | None:
 
 def _namespace(context: Mapping[str, Any], external: Mapping[str, Any] | None) -> dict[str, Any]:
     """Build globals: guards, then helpers, then task data, then external values (last wins)."""
-    namespace: dict[str, Any] = dict(_GUARDS)
+    namespace: dict[str, Any] = dict(GUARDS)
     namespace.update(HELPERS)
     for source in (context, external or {}):
         for key, value in source.items():
@@ -418,7 +163,7 @@ def _namespace(context: Mapping[str, Any], external: Mapping[str, Any] | None) -
 def _refusal_for(exc: NameError) -> SandboxError | None:
     """Turn a NameError on a deliberately missing builtin into a SandboxError."""
     name = getattr(exc, "name", None)
-    if name in _FORBIDDEN_BUILTINS:
+    if name in FORBIDDEN_BUILTINS:
         return SandboxError(f"forbidden: {name}() is not available in scripts and expressions")
     return None
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from engine import sandbox
+from engine import durations, sandbox
 from engine.calendar import add_working_days
 from engine.errors import ExecutionError
 
@@ -23,7 +23,7 @@ class TaskTiming:
 
 def resolve_when(value: Any, start: datetime, region: str | None, what: str) -> datetime:
     """Turn a deadline value (duration, working days, ISO text or datetime) into an aware UTC time."""
-    if isinstance(value, sandbox.WorkingDays):
+    if isinstance(value, durations.WorkingDays):
         return add_working_days(start, value.days, region)
     if isinstance(value, timedelta):
         return start + value
@@ -32,8 +32,8 @@ def resolve_when(value: Any, start: datetime, region: str | None, what: str) -> 
     if isinstance(value, str):
         text = value.strip()
         if text.upper().startswith("P"):
-            return start + sandbox.parse_duration(text)
-        return sandbox.parse_datetime(text)
+            return start + durations.parse_duration(text)
+        return durations.parse_datetime(text)
     raise ExecutionError(f"{what} gave {value!r}; expected a duration, working_days(n) or a date")
 
 

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 from engine.actor import Actor
 from engine.assignment import resolve_agencies
 from engine.errors import ConflictError, NotFoundError
+from engine.history import record
 from engine.models import Case, OpenTask, Territory
-from engine.persistence import lock_case, record
+from engine.persistence import lock_case
 
 TRANSFERRED, CASE_TRANSFERRED = "transferred", "case_transferred"
 

@@ -18,11 +18,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import sandbox, spiff
+from engine import durations, spiff
 from engine.actor import Actor
 from engine.errors import EngineError, TaskDataError
 from engine.execution import complete_task, fire_timer, open_case, start_process
-from engine.models import Agency, Case, Definition, DueTimer, OpenTask, ProcessInstance, TaskEvent
+from engine.history import how_tasks_closed
+from engine.models import Agency, Case, Definition, DueTimer, OpenTask, ProcessInstance
 from engine.persistence import load_run, task_form
 from engine.registry import SourceFile, deploy, forget_cached_definitions, latest_runnable
 from forms import FormDefinition
@@ -212,10 +213,7 @@ class _Trial:
     def _collect(self) -> None:
         report, session = self.report, self.session
         report.ended_at = self.now
-        for task_id, action in session.execute(
-            select(TaskEvent.task_id, TaskEvent.action).where(
-                TaskEvent.case_id == self.case_id, TaskEvent.action.in_(("completed", "cancelled")))
-        ).all():
+        for task_id, action in how_tasks_closed(session, self.case_id).items():
             if task_id in self.seen:
                 self.seen[task_id].status = action
         report.tasks = sorted(self.seen.values(), key=lambda t: (t.created_at, t.task_id))
@@ -262,7 +260,7 @@ def _duration(value: Any, where: str) -> timedelta:
     if value in (None, ""):
         return timedelta(0)
     try:
-        delta = sandbox.parse_duration(str(value))
+        delta = durations.parse_duration(str(value))
     except ValueError as exc:
         raise ValueError(f"{where}: {value!r} is not an ISO-8601 duration such as 'P21D' or 'PT4H'") from exc
     if delta < timedelta(0):

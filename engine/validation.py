@@ -15,7 +15,7 @@ from typing import cast
 
 from lxml import etree
 
-from engine import sandbox
+from engine import durations, sandbox
 from engine.assignment import lane_kind
 from engine.dmn_check import check_decision_tables
 from engine.errors import Problem
@@ -179,7 +179,7 @@ def _check_duration_expression(
     literal = _literal(expression)
     if isinstance(literal, str):
         try:
-            sandbox.parse_duration(literal)
+            durations.parse_duration(literal)
         except ValueError:
             if what != "due" or not _is_iso_datetime(literal):
                 yield Problem(file=name, element_id=element_id, line=line,
@@ -209,7 +209,7 @@ def _check_timer(name: str, el: etree._Element) -> Iterator[Problem]:
     ok = True
     if kind == "timeDuration":
         try:
-            sandbox.parse_duration(literal)
+            durations.parse_duration(literal)
         except ValueError:
             ok = False
     elif kind == "timeDate":

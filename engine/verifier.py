@@ -22,15 +22,8 @@ from sqlalchemy.orm import Session
 from engine.assignment import known_kinds
 from engine.models import Territory
 from engine.registry import SourceFile, current_sources
-from engine.simulation import (
-    Breach,
-    CheckerFactory,
-    Event,
-    HistoryResult,
-    Simulator,
-    World,
-    invariant_checker,
-)
+from engine.simulated_history import Breach, Event, HistoryResult
+from engine.simulation import CheckerFactory, Simulator, World, invariant_checker
 
 SHRINK_RUNS = 150  # candidate re-runs per broken invariant, at most
 

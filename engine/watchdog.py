@@ -26,10 +26,12 @@ from sqlalchemy.orm import Session
 
 from engine.actor import Actor
 from engine.db import is_postgresql
-from engine.invariants import Invariant, Violation, apply_repair, find_violations, lock_case_or_skip
+from engine.history import record
+from engine.invariants import Invariant
 from engine.models import Case, Notification, OpenTask, OpenViolation, ProcessInstance
 from engine.notifications import Recipients
-from engine.persistence import record
+from engine.repairs import apply_repair, lock_case_or_skip
+from engine.violations import Violation, find_violations
 
 log = logging.getLogger(__name__)
 

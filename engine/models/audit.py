@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DDL, ForeignKey, Index, String, event
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db import Base
+from engine.models.append_only import make_append_only
 
 
 class AuditEvent(Base):
@@ -36,24 +37,4 @@ class AuditEvent(Base):
 
 
 # Append-only in the database itself, not only by convention: updates and deletes are refused.
-APPEND_ONLY_DDL = {
-    "postgresql": [
-        """CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger AS $$
-        BEGIN RAISE EXCEPTION 'audit_event is append-only'; END; $$ LANGUAGE plpgsql""",
-        """CREATE TRIGGER audit_event_no_update BEFORE UPDATE OR DELETE ON audit_event
-        FOR EACH ROW EXECUTE FUNCTION audit_event_append_only()""",
-    ],
-    "sqlite": [
-        """CREATE TRIGGER audit_event_no_update BEFORE UPDATE ON audit_event
-        BEGIN SELECT RAISE(ABORT, 'audit_event is append-only'); END""",
-        """CREATE TRIGGER audit_event_no_delete BEFORE DELETE ON audit_event
-        BEGIN SELECT RAISE(ABORT, 'audit_event is append-only'); END""",
-    ],
-}
-
-for _dialect, _statements in APPEND_ONLY_DDL.items():
-    for _statement in _statements:
-        event.listen(
-            AuditEvent.__table__, "after_create",
-            DDL(_statement).execute_if(dialect=_dialect),  # type: ignore[no-untyped-call]
-        )
+make_append_only(AuditEvent, "audit_event is append-only")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DDL, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db import Base
+from engine.models.append_only import make_append_only
 
 DEFAULT_MEETING_INTERVAL_DAYS = 15  # DOMAIN.md section 1: one town meets every 15 days
 MEETING_KINDS = ("ordinary", "extraordinary")
@@ -184,25 +185,4 @@ class CaseTransfer(Base):
 
 
 # Closed minutes are append-only in the database itself, as the audit log is.
-MINUTES_APPEND_ONLY_DDL = {
-    "postgresql": [
-        """CREATE OR REPLACE FUNCTION minutes_version_append_only() RETURNS trigger AS $$
-        BEGIN RAISE EXCEPTION 'minutes_version is append-only: closed minutes cannot change'; END; $$
-        LANGUAGE plpgsql""",
-        """CREATE TRIGGER minutes_version_no_update BEFORE UPDATE OR DELETE ON minutes_version
-        FOR EACH ROW EXECUTE FUNCTION minutes_version_append_only()""",
-    ],
-    "sqlite": [
-        """CREATE TRIGGER minutes_version_no_update BEFORE UPDATE ON minutes_version
-        BEGIN SELECT RAISE(ABORT, 'minutes_version is append-only: closed minutes cannot change'); END""",
-        """CREATE TRIGGER minutes_version_no_delete BEFORE DELETE ON minutes_version
-        BEGIN SELECT RAISE(ABORT, 'minutes_version is append-only: closed minutes cannot change'); END""",
-    ],
-}
-
-for _dialect, _statements in MINUTES_APPEND_ONLY_DDL.items():
-    for _statement in _statements:
-        event.listen(
-            MinutesVersion.__table__, "after_create",
-            DDL(_statement).execute_if(dialect=_dialect),  # type: ignore[no-untyped-call]
-        )
+make_append_only(MinutesVersion, "minutes_version is append-only: closed minutes cannot change")

@@ -28,7 +28,7 @@ class OpenTask(Base):
               postgresql_include=["name", "visible_from", "due_at"]),
         # ... and lists the risk assessments due soon by form and deadline.
         Index("ix_open_task_form_due", "form", "territory_id", "due_at"),
-        # The watchdog (engine/invariants.py): each case's open steps of a kind and their earliest deadline.
+        # The watchdog (engine/violations.py): each case's open steps of a kind and their earliest deadline.
         Index("ix_open_task_element_case_due", "element_id", "case_id", "due_at"),
         # Rows are deleted on completion: never hand a deleted task's id to a new task on SQLite.
         {"sqlite_autoincrement": True},

@@ -15,9 +15,11 @@ from engine.actor import Actor
 from engine.clock import FakeClock
 from engine.errors import DefinitionError
 from engine.execution import complete_task, open_case, start_case
-from engine.invariants import Violation, current_invariants, find_violations, parse_invariants, repair
+from engine.invariants import current_invariants, parse_invariants
 from engine.models import Case, Definition, OpenTask, ProcessInstance, TaskEvent
 from engine.registry import SourceFile, definition_kind, deploy, read_directory, validate
+from engine.repairs import repair
+from engine.violations import Violation, find_violations
 from tests.support.engine_files import INVARIANTS, invariants_file, protocol_files
 from tests.support.world import World
 

@@ -29,7 +29,8 @@ from engine.form_data import Leaning, answers, reanswer
 from engine.models import Case, DueTimer, OpenTask
 from engine.persistence import task_form
 from engine.registry import latest_runnable, pinned_form
-from engine.simulation import DEFAULT_LEVELS, ENTRY, Checker, incident_processes, invariant_checker
+from engine.simulated_history import ENTRY
+from engine.simulation import DEFAULT_LEVELS, Checker, incident_processes, invariant_checker
 from forms import FormDefinition
 from tests.support.protocol import Protocol
 

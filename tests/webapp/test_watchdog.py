@@ -16,9 +16,9 @@ from benchmarks.engine_bench import postgres_available
 from engine.actor import Actor
 from engine.clock import FakeClock
 from engine.execution import complete_task, open_case, start_case
+from engine.history import record
 from engine.invariants import current_invariants
 from engine.models import Case, Notification, OpenTask, OpenViolation, ProcessInstance, TaskEvent
-from engine.persistence import record
 from engine.registry import deploy
 from engine.watchdog import REPAIR_RETRY
 from tests.support.engine_files import invariants_file, protocol_files
