@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 import forms
 from engine.db import configure_engine
+from engine.errors import EngineError
 from engine.localtime import LOCAL_TZ
 from webapp.admin.views import bp as admin_bp
 from webapp.api.views import bp as api_bp
@@ -23,7 +24,7 @@ from webapp.auth.views import bp as auth_bp
 from webapp.cases.views import bp as cases_bp
 from webapp.cli import deadlines_cli, demo_cli, processes_cli
 from webapp.designer.views import bp as designer_bp
-from webapp.errors import handle_http_error
+from webapp.errors import handle_engine_error, handle_http_error
 from webapp.extensions import babel, csrf, db, login_manager, migrate
 from webapp.i18n import init_i18n, select_locale, select_timezone
 from webapp.levels import bp as levels_bp
@@ -35,6 +36,7 @@ from webapp.resources.views import bp as resources_bp
 from webapp.status.views import bp as status_bp
 from webapp.supervision.views import bp as supervision_bp
 from webapp.tasks.views import bp as tasks_bp
+from webapp.transaction import init_transaction
 from webapp.transfers.views import bp as transfers_bp
 from webapp.worklist.views import bp as worklist_bp
 
@@ -135,8 +137,9 @@ def instance_secret_key(instance_path: Path) -> str:
 
 
 def init_extensions(app: Flask) -> None:
-    """Bind the database, migrations, sign-in, CSRF protection and translations."""
+    """Bind the database (each request owning its transaction), migrations, sign-in, CSRF and translations."""
     db.init_app(app)
+    init_transaction(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     with app.app_context():
         configure_engine(db.engine)
@@ -188,5 +191,6 @@ def register_cli(app: Flask) -> None:
 
 
 def register_error_handlers(app: Flask) -> None:
-    """Answer errors with Spanish pages, or with JSON under /api/."""
+    """Answer errors with Spanish pages, or with JSON under /api/; engine refusals alike, audited."""
     app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(EngineError, handle_engine_error)

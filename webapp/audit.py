@@ -6,11 +6,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import has_request_context, request
+from flask import g, has_request_context, request
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
 from engine.models import AuditEvent
+from webapp.transaction import FIRST_FAILURE_STATUS, apart
 
 
 def audit(
@@ -19,9 +20,9 @@ def audit(
     user_id: int | None = None, username: str | None = None, agency_id: int | None = None,
     now: datetime | None = None,
 ) -> AuditEvent:
-    """Append an audit event for the current request's user (or the one given); the caller commits."""
-    if user_id is None and has_request_context() and current_user.is_authenticated:
-        user_id, username, agency_id = current_user.user_id, current_user.username, current_user.agency_id
+    """Append an audit event for the current request's user (or the one given) to `session`'s transaction."""
+    if user_id is None and has_request_context():
+        user_id, username, agency_id = _request_user()
     event = AuditEvent(
         at=now or datetime.now(UTC), user_id=user_id, username=username, agency_id=agency_id, action=action,
         object_type=object_type, object_id=object_id, case_id=case_id, outcome=outcome,
@@ -32,7 +33,36 @@ def audit(
     return event
 
 
+def audit_apart(action: str, **kwargs: Any) -> None:
+    """Record an audit event in its own transaction (undoing the request's work): it survives the rollback.
+
+    For what a 4xx answer must keep: a refusal, a failed attempt, the read of a page shown with an error.
+    """
+    with apart() as session:
+        audit(session, action, **kwargs)
+
+
+def _request_user() -> tuple[int | None, str | None, int | None]:
+    """Return the id, username and agency of the request's user: the API's bearer or the signed-in one."""
+    principal = g.get("api_principal")
+    if principal is None and current_user.is_authenticated:
+        principal = current_user
+    if principal is None:
+        return None, None, None
+    return principal.user_id, principal.username, principal.agency_id
+
+
 def audit_now(session: Session, action: str, **kwargs: Any) -> None:
-    """Append an audit event in its own transaction: a denial is recorded even if the request fails."""
-    audit(session, action, **kwargs)
-    session.commit()
+    """Record an audit event apart (see `audit_apart`); `session` is the request's, whose work is undone.
+
+    Kept for the Mesa views until they use `webapp.requests.deny`; the integrator removes it then.
+    """
+    audit_apart(action, **kwargs)
+
+
+def audit_page(session: Session, action: str, status: int, **kwargs: Any) -> None:
+    """Put the read of a page on record: with the request's work, or apart when the page answers an error."""
+    if status < FIRST_FAILURE_STATUS:
+        audit(session, action, **kwargs)
+    else:
+        audit_apart(action, **kwargs)

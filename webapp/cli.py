@@ -1,6 +1,8 @@
 """Operational `flask` commands: deploy and validate processes, the deadline worker, seed demo data.
 
-Each command is one unit of work: it commits once on success and leaves nothing behind on failure.
+Each command is one unit of work (`webapp.transaction.unit_of_work`): it commits once on success and
+leaves nothing behind on failure; checks run `read_only`. The deadline worker and the history
+generator commit a batch at a time.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from webapp.demo.seed import seed_demo
 from webapp.extensions import db
 from webapp.notifications.mailer import SmtpSettings
 from webapp.notifications.worker import PassReport, Worker, run_pass
+from webapp.transaction import read_only, unit_of_work
 
 processes_cli = AppGroup("processes", help="Deploy and check PROCESSES_DIR and FORMS_DIR.")
 deadlines_cli = AppGroup("deadlines", help="Fire due timers, remind and escalate overdue tasks, send e-mail.")
@@ -57,15 +60,13 @@ def deploy_command(comment: str) -> None:
     files = _source_files()
     if not files:
         click.echo(f"No .bpmn, .dmn or .json files in {current_app.config['PROCESSES_DIR']}.")
-    session = _session()
-    try:
-        result = deploy_files(session, files, actor=Actor.system("cli").name, now=SystemClock().now(),
-                              comment=comment)
-    except DefinitionError as exc:
-        session.rollback()
-        _print_problems(exc.problems)
-        raise click.exceptions.Exit(1) from exc
-    session.commit()
+    with unit_of_work(_session()) as session:
+        try:
+            result = deploy_files(session, files, actor=Actor.system("cli").name, now=SystemClock().now(),
+                                  comment=comment)
+        except DefinitionError as exc:
+            _print_problems(exc.problems)
+            raise click.exceptions.Exit(1) from exc
     for definition in result.created:
         click.echo(f"created {definition.kind} {definition.key} v{definition.version} ({definition.file_name})")
     for key in result.unchanged:
@@ -92,11 +93,8 @@ def verify_command(histories: int, days: int, seed: int, workers: int) -> None:
     Prints the speed, the levels reached, and for each broken invariant how many histories broke
     it and its shortest event sequence, in Spanish.
     """
-    session = _session()
-    try:
+    with read_only(_session()) as session:
         files, world = deployed_protocol(session), world_of(session)
-    finally:
-        session.rollback()
     if not files:
         click.echo("No hay ningún protocolo desplegado: ejecute «flask processes deploy».", err=True)
         raise click.exceptions.Exit(1)
@@ -113,11 +111,8 @@ def verify_command(histories: int, days: int, seed: int, workers: int) -> None:
 def validate_command() -> None:
     """Check every file of PROCESSES_DIR and FORMS_DIR as a deployment would, without storing anything."""
     files = _source_files()
-    session = _session()
-    try:
+    with read_only(_session()) as session:
         problems = validate(session, files).problems
-    finally:
-        session.rollback()
     if problems:
         _print_problems(problems)
         raise click.exceptions.Exit(1)
@@ -178,17 +173,14 @@ def worker_command(interval: float) -> None:
 @demo_cli.command("seed")
 def seed_command() -> None:
     """Create synthetic demo territories, agencies, users and cases (once)."""
-    session = _session()
-    report = seed_demo(session, now=SystemClock().now(), actor=Actor.system("demo"))
+    with unit_of_work(_session()) as session:
+        report = seed_demo(session, now=SystemClock().now(), actor=Actor.system("demo"))
     if report.already_seeded and report.mesas:
-        session.commit()
         click.echo(f"Demo data already present; created the Mesa of {report.mesas} territories.")
         return
     if report.already_seeded:
-        session.rollback()
         click.echo("Demo data already present (territory 'vegas-bajas' exists): nothing to do.")
         return
-    session.commit()
     click.echo(f"Created {report.territories} territories, {report.agencies} agencies, {report.users} users, "
                f"{report.cases} cases, {report.mesas} Mesas.")
     for note in report.notes:
@@ -201,19 +193,18 @@ def seed_command() -> None:
 @click.option("--seed", type=int, default=7, show_default=True, help="Random seed: the same seed, the same history.")
 def generate_command(cases: int, days: int, seed: int) -> None:
     """Build a history: cases driven through the protocol over the last DAYS days on a simulated clock."""
-    session = _session()
     until = clock.now()
-    seeded = seed_demo(session, now=until, actor=Actor.system("demo"))
+    with unit_of_work(_session()) as session:
+        seeded = seed_demo(session, now=until, actor=Actor.system("demo"))
     if not seeded.already_seeded or seeded.mesas:
-        session.commit()
         click.echo(f"Seeded the demo: {seeded.territories} territories, {seeded.agencies} agencies, "
                    f"{seeded.users} users, {seeded.cases} cases.")
-    report = generate_history(session, cases=cases, days=days, seed=seed, until=until, checkpoint=session.commit)
+    with unit_of_work(session):  # the history commits a batch of days at a time: each checkpoint ends one
+        report = generate_history(session, cases=cases, days=days, seed=seed, until=until,
+                                  checkpoint=session.commit)
     if report.already_present:
-        session.rollback()
         click.echo("A history is already present (a case older than a day exists): nothing to do.")
         return
-    session.commit()
     click.echo(f"Generated {report.cases} cases over {days} days: {report.completed} steps completed "
                f"({report.completed_late} late), {report.open_late} open steps overdue, {report.incidents} "
                f"incidents, {report.level_changes} level changes, {report.timers_fired} timers fired.")

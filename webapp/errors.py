@@ -1,14 +1,19 @@
-"""Error responses: a Spanish page for people, one JSON envelope under /api/."""
+"""Error responses: a Spanish page for people, one JSON envelope under /api/; engine refusals audited."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from flask import jsonify, render_template, request
+from flask import current_app, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
-from werkzeug.exceptions import HTTPException, UnprocessableEntity
+from werkzeug.exceptions import Conflict, Forbidden, HTTPException, NotFound, UnprocessableEntity
+
+from engine.errors import ConflictError, EngineError, NotFoundError, PermissionDeniedError, TaskDataError
+from webapp.audit import audit_apart
+from webapp.requests import current_action, object_of_request
 
 API_PREFIX = "/api/"
 # Spanish titles and explanations of the errors people are likely to meet.
@@ -36,6 +41,12 @@ class InvalidData(UnprocessableEntity):
         self.fields = {name: list(messages) for name, messages in fields.items()}
 
 
+class WorkflowFailed(UnprocessableEntity):
+    """The workflow could not go on with these data (a script or expression of the model failed)."""
+
+    slug = "workflow_error"
+
+
 def handle_http_error(error: HTTPException) -> ResponseReturnValue:
     """Render an HTTP error as JSON for API paths, as a Spanish page otherwise."""
     status = error.code or 500
@@ -50,3 +61,42 @@ def handle_http_error(error: HTTPException) -> ResponseReturnValue:
         headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
         return jsonify(error=body), status, headers
     return render_template("errors/error.html", status=status, title=title, detail=detail), status
+
+
+def handle_engine_error(error: EngineError) -> ResponseReturnValue:
+    """Answer an engine refusal with its status (403/404/409/422), as a page or in the API's envelope.
+
+    The request's work is rolled back (a 4xx answer) and the refusal is audited in its own transaction.
+    """
+    http = http_error_of(error)
+    audit_refusal(error)
+    return handle_http_error(http)
+
+
+def http_error_of(error: EngineError) -> HTTPException:
+    """Return the HTTP error that answers an engine error."""
+    if isinstance(error, PermissionDeniedError):
+        return Forbidden()
+    if isinstance(error, ConflictError):
+        return Conflict()
+    if isinstance(error, NotFoundError):
+        return NotFound()
+    if isinstance(error, TaskDataError):
+        return InvalidData(error.errors)
+    # A model's script or expression failed: the protocol designers must hear of it.
+    current_app.logger.error("workflow error on %s: %s", request.path, error)
+    return WorkflowFailed()
+
+
+def audit_refusal(error: EngineError, **audit_fields: Any) -> None:
+    """Audit an engine refusal of this request's action apart: denied (403), or failed and why."""
+    fields: dict[str, Any] = {**object_of_request(), **audit_fields}
+    if isinstance(error, PermissionDeniedError):
+        fields.update(outcome="denied", detail={"status": 403})
+    elif isinstance(error, TaskDataError):
+        fields.update(outcome="failed", detail={"fields": sorted(error.errors)})
+    else:
+        reason = ("conflict" if isinstance(error, ConflictError) else "not_found" if isinstance(error, NotFoundError)
+                  else "workflow_error")
+        fields.update(outcome="failed", detail={"reason": reason})
+    audit_apart(current_action(), **fields)

@@ -14,10 +14,10 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from engine.models import Agency, AgencyKind, Territory, UserAccount
 from engine.models.user import ROLES
-from webapp.audit import audit_now
 from webapp.auth.operations import AccountError, create_agency, create_user, reset_password, set_active
 from webapp.auth.passwords import MIN_LENGTH
 from webapp.extensions import db, login_manager
+from webapp.requests import deny
 
 bp = Blueprint("admin", __name__, template_folder="templates", url_prefix="/admin")
 
@@ -62,8 +62,7 @@ def admins_only() -> ResponseReturnValue | None:
     if not current_user.is_authenticated:
         return login_manager.unauthorized()  # type: ignore[no-any-return]
     if not current_user.has_role("admin"):
-        audit_now(db.session(), "admin.access", object_type="admin", outcome="denied")
-        abort(403)
+        deny(403, action="admin.access", object_type="admin")
     return None
 
 
@@ -97,7 +96,6 @@ def new_agency() -> ResponseReturnValue:
         except AccountError as exc:
             _refused(form.name, exc)
         else:
-            db.session.commit()
             flash(_("Organismo creado: %(name)s.", name=agency.name), "info")
             return redirect(url_for("admin.index"))
     return render_template("admin/agency_form.html", form=form), 422 if form.errors else 200
@@ -120,7 +118,6 @@ def new_user() -> ResponseReturnValue:
         except AccountError as exc:
             _refused(form.password if "password" in str(exc) else form.username, exc)
         else:
-            db.session.commit()
             flash(_("Usuario creado: %(username)s.", username=username), "info")
             return redirect(url_for("admin.index"))
     return render_template("admin/user_form.html", form=form), 422 if form.errors else 200
@@ -152,7 +149,6 @@ def password(user_id: int) -> ResponseReturnValue:
         except AccountError as exc:
             _refused(form.password, exc)
         else:
-            db.session.commit()
             flash(_("Contraseña de %(username)s cambiada: sus sesiones abiertas se han cerrado.",
                     username=user.username), "info")
             return redirect(url_for("admin.index"))
@@ -167,7 +163,6 @@ def _set_active(user_id: int, active: bool) -> ResponseReturnValue:
         flash(_("No puede desactivar su propia cuenta."), "error")
         return redirect(url_for("admin.index"))
     set_active(db.session(), user, active)
-    db.session.commit()
     if active:
         flash(_("Usuario %(username)s activado.", username=user.username), "info")
     else:
@@ -176,8 +171,7 @@ def _set_active(user_id: int, active: bool) -> ResponseReturnValue:
 
 
 def _refused(field: Field, exc: AccountError) -> None:
-    """Undo the refused operation and show why next to the field it is about."""
-    db.session.rollback()
+    """Show why the operation was refused next to the field it is about (the 422 answer undoes the work)."""
     field.errors = [*field.errors, account_message(exc)]
 
 

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, NoReturn, TypeVar, cast
+from typing import Any, TypeVar, cast
 
-from flask import abort, current_app, g, request
+from flask import current_app, g, request
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 
-from webapp.audit import audit, audit_now
+from webapp.audit import audit
 from webapp.auth.principal import ROLE_PROFESSIONAL, ROLE_SUPERVISOR, Principal, load_principal
 from webapp.auth.tokens import read_token
 from webapp.extensions import db
+from webapp.requests import act_as, deny
 
 # Need-to-know by role too: designers and administrators manage models and accounts, not cases.
 CASEWORK_ROLES = frozenset({ROLE_PROFESSIONAL, ROLE_SUPERVISOR})
@@ -57,7 +58,9 @@ def token_required(*, action: str | None = None, casework: bool = True) -> Calla
             principal = load_principal(db.session(), *identity) if identity else None
             if principal is None:
                 raise unauthorized("invalid_token")
-            g.api_principal, g.api_action = principal, action
+            g.api_principal = principal
+            if action is not None:
+                act_as(action)
             if casework and not principal.roles & CASEWORK_ROLES:
                 deny(403)
             return view(*args, **kwargs)
@@ -75,36 +78,6 @@ def current_principal() -> Principal:
     return principal
 
 
-def _actor_fields() -> dict[str, Any]:
-    principal: Principal | None = g.get("api_principal")
-    if principal is None:
-        return {}
-    return {"user_id": principal.user_id, "username": principal.username, "agency_id": principal.agency_id}
-
-
 def audit_api(action: str, **kwargs: Any) -> None:
     """Append an audit event by the request's principal to the request's transaction."""
-    audit(db.session(), action, **_actor_fields(), **kwargs)
-
-
-def record_denial(status: int, **kwargs: Any) -> None:
-    """Undo the request's work and commit a denial audit of the view's action (on the URL's object)."""
-    db.session().rollback()
-    if "object_id" not in kwargs:
-        kwargs.update(_object_of_request())
-    audit_now(db.session(), g.get("api_action") or request.endpoint or "api", outcome="denied", **_actor_fields(),
-              detail={"status": status}, **kwargs)
-
-
-def deny(status: int = 404, **kwargs: Any) -> NoReturn:
-    """Record a denial and answer `status`: 404 when not visible (never reveal existence), 403 when not allowed."""
-    record_denial(status, **kwargs)
-    abort(status)
-
-
-def _object_of_request() -> dict[str, Any]:
-    args = request.view_args or {}
-    for name, object_type in (("task_id", "task"), ("case_id", "case")):
-        if name in args:
-            return {"object_type": object_type, "object_id": args[name]}
-    return {}
+    audit(db.session(), action, **kwargs)

@@ -1,4 +1,4 @@
-"""The API's side of the one error envelope: request bodies, engine errors and form errors as HTTP errors."""
+"""The API's side of the one error envelope: request bodies and form errors as HTTP errors (422)."""
 
 from __future__ import annotations
 
@@ -6,28 +6,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import current_app, request
-from flask.typing import ResponseReturnValue
+from flask import request
 from marshmallow import Schema, ValidationError
-from werkzeug.exceptions import BadRequest, Conflict, Forbidden, HTTPException, NotFound, UnprocessableEntity
+from werkzeug.exceptions import BadRequest
 
-from engine.errors import (
-    ConflictError,
-    EngineError,
-    NotFoundError,
-    PermissionDeniedError,
-    TaskDataError,
-)
-from webapp.api.auth import record_denial
+from engine.errors import TaskDataError
 from webapp.api.schemas import field_errors
-from webapp.errors import InvalidData, handle_http_error
-from webapp.extensions import db
-
-
-class WorkflowFailed(UnprocessableEntity):
-    """The workflow could not go on with these data (a script or expression of the model failed)."""
-
-    slug = "workflow_error"
+from webapp.errors import InvalidData, audit_refusal
 
 
 def load_body(schema: Schema) -> dict[str, Any]:
@@ -59,25 +44,5 @@ def form_errors_at(field: str) -> Iterator[None]:
     try:
         yield
     except TaskDataError as exc:
-        db.session().rollback()
+        audit_refusal(exc)
         raise InvalidData({f"{field}/{name}": messages for name, messages in exc.errors.items()}) from exc
-
-
-def handle_engine_error(error: EngineError) -> ResponseReturnValue:
-    """Undo the request's work and answer an engine error with its HTTP status."""
-    db.session().rollback()
-    http: HTTPException
-    if isinstance(error, PermissionDeniedError):
-        record_denial(403)
-        http = Forbidden()
-    elif isinstance(error, ConflictError):
-        http = Conflict()
-    elif isinstance(error, NotFoundError):
-        http = NotFound()
-    elif isinstance(error, TaskDataError):
-        http = InvalidData(error.errors)
-    else:
-        # A model's script or expression failed: the protocol designers must hear of it.
-        current_app.logger.error("workflow error on %s: %s", request.path, error)
-        http = WorkflowFailed()
-    return handle_http_error(http)

@@ -1,4 +1,4 @@
-"""API v1 views: load the body, check access, call one operation, audit, commit once, dump the answer."""
+"""API v1 views: load the body, check access, call one operation, audit, dump the answer (the request commits)."""
 
 from __future__ import annotations
 
@@ -6,28 +6,28 @@ from datetime import datetime
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound, TooManyRequests
 
 from engine.clock import SystemClock
-from engine.errors import ConflictError, EngineError, NotFoundError, PermissionDeniedError
+from engine.errors import ConflictError, NotFoundError, PermissionDeniedError
 from engine.execution import claim_task, complete_task, release_task, start_case, start_process
 from engine.models import Case
 from engine.persistence import lock_case
 from webapp.access import can_see_case
 from webapp.api import queries, schemas
-from webapp.api.auth import audit_api, current_principal, deny, token_required, unauthorized
-from webapp.api.errors import form_errors_at, handle_engine_error, load_args, load_body
+from webapp.api.auth import audit_api, current_principal, token_required, unauthorized
+from webapp.api.errors import form_errors_at, load_args, load_body
 from webapp.api.openapi import documented, openapi_document
 from webapp.api.queries import TaskAccess
 from webapp.auth.operations import authenticate
 from webapp.auth.tokens import TOKEN_LIFETIME, issue_token
 from webapp.extensions import db
+from webapp.requests import deny
+from webapp.transaction import apart
 from webapp.worklist.queries import Filters, worklist
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-bp.register_error_handler(EngineError, handle_engine_error)
 
 INTAKE, INCIDENT = "intake", "incident"
 
@@ -47,9 +47,9 @@ def token() -> ResponseReturnValue:
 
     Failed attempts count towards the account's lock-out and the address's throttling (429).
     """
-    body, session, now = load_body(schemas.TokenRequest()), _session(), _now()
-    result = authenticate(session, body["username"], body["password"], now=now, ip=request.remote_addr)
-    session.commit()  # the audit rows and failure counters, whatever the outcome
+    body, now = load_body(schemas.TokenRequest()), _now()
+    with apart() as session:  # the audit rows and failure counters are kept, whatever the outcome
+        result = authenticate(session, body["username"], body["password"], now=now, ip=request.remote_addr)
     if result.user is None:
         raise TooManyRequests() if result.reason in ("locked", "throttled") else unauthorized("invalid_credentials")
     issued = issue_token(str(current_app.config["SECRET_KEY"]), result.user.id, result.user.session_generation)
@@ -79,7 +79,6 @@ def create_case() -> ResponseReturnValue:
                              data=body["detection"], now=_now(), actor=principal.actor, victim=body.get("victim"),
                              aggressor=body.get("aggressor"), check_form=True)
     audit_api("case.create", case_id=case.id, object_type="case", object_id=case.id)
-    session.commit()
     location = url_for(".get_case", case_id=case.id)
     return jsonify(schemas.CaseCreatedOut().dump(case)), 201, {"Location": location}
 
@@ -95,7 +94,6 @@ def get_case(case_id: int) -> ResponseReturnValue:
     detail = queries.case_detail(session, principal, case, _now())
     audit_api("case.read", case_id=case.id, object_type="case", object_id=case.id,
               detail={"identity": "victim" in detail})
-    session.commit()
     return jsonify(schemas.CaseOut().dump(detail))
 
 
@@ -112,7 +110,6 @@ def report_incident(case_id: int) -> ResponseReturnValue:
         instance = start_process(session, case, INCIDENT, body["data"], now=_now(), actor=principal.actor,
                                  check_form=True)
     audit_api("case.incident", case_id=case.id, object_type="case", object_id=case.id)
-    session.commit()
     answer = {"case_id": case.id, "reference": case.reference, "instance_id": instance.id, "process_key": INCIDENT}
     return jsonify(schemas.IncidentOut().dump(answer)), 201
 
@@ -129,7 +126,6 @@ def list_tasks() -> ResponseReturnValue:
     page = worklist(session, current_principal(), args["scope"], filters, page=args["page"],
                     per_page=args["per_page"], now=_now())
     audit_api("task.list", detail={"scope": args["scope"], "count": len(page.rows)})
-    session.commit()
     return jsonify(schemas.TaskPageOut().dump(page))
 
 
@@ -143,7 +139,6 @@ def get_task(task_id: int) -> ResponseReturnValue:
     if task is None:
         raise NotFound()  # completed or cancelled meanwhile
     audit_api("task.read", case_id=access.case_id, object_type="task", object_id=task_id)
-    session.commit()
     return jsonify(schemas.TaskDetailOut().dump(task))
 
 
@@ -187,11 +182,9 @@ def complete(task_id: int) -> ResponseReturnValue:
     except (PermissionDeniedError, ConflictError, NotFoundError):
         # The engine checked the task in the same statement that locked it; only a refusal pays for
         # telling a stranger's task (404, audited) from the user's own (403 / 409).
-        session.rollback()
         _visible_task(task_id)
         raise
     audit_api("task.complete", case_id=instance.case_id, object_type="task", object_id=task_id)
-    session.commit()
     return jsonify(schemas.CompletedOut().dump({"status": "completed", "case_id": instance.case_id}))
 
 
@@ -207,10 +200,8 @@ def _visible_case(case_id: int) -> None:
 
     Only ids are read here: the case row is loaded (or locked) afterwards, fresh.
     """
-    session = _session()
-    if not can_see_case(session, current_principal(), case_id):
-        exists = session.execute(select(Case.id).where(Case.id == case_id)).first() is not None
-        deny(404, case_id=case_id if exists else None)
+    if not can_see_case(_session(), current_principal(), case_id):
+        deny(404)  # audited on the URL's case, with its id only if it exists
 
 
 def _visible_task(task_id: int) -> TaskAccess:
@@ -222,9 +213,8 @@ def _visible_task(task_id: int) -> TaskAccess:
 
 
 def _task_changed(action: str, access: TaskAccess, task_id: int) -> ResponseReturnValue:
-    """Audit a change of a task, commit, and answer with the task's new state."""
+    """Audit a change of a task and answer with the task's new state."""
     session = _session()
     audit_api(action, case_id=access.case_id, object_type="task", object_id=task_id)
     task = queries.task_view(session, task_id, _now())
-    session.commit()
     return jsonify(schemas.TaskOut().dump(task))

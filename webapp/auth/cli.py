@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import click
 from flask.cli import AppGroup
 from sqlalchemy import select
@@ -10,6 +13,7 @@ from engine.models import Agency, UserAccount
 from engine.models.user import ROLES
 from webapp.auth.operations import AccountError, create_agency, create_user, reset_password, set_active
 from webapp.extensions import db
+from webapp.transaction import unit_of_work
 
 agencies_cli = AppGroup("agencies", help="Agencies and the territories they serve.")
 users_cli = AppGroup("users", help="User accounts.")
@@ -21,12 +25,8 @@ users_cli = AppGroup("users", help="User accounts.")
 @click.option("--territory", "territories", multiple=True, required=True, help="territory code (repeatable)")
 def create_agency_command(name: str, kind: str, territories: tuple[str, ...]) -> None:
     """Create an agency serving territories."""
-    try:
-        agency = create_agency(db.session(), name=name, kind=kind, territory_codes=territories)
-    except AccountError as exc:
-        db.session.rollback()
-        raise click.ClickException(str(exc)) from exc
-    db.session.commit()
+    with unit_of_work(db.session()) as session, _refusal_as_click_error():
+        agency = create_agency(session, name=name, kind=kind, territory_codes=territories)
     click.echo(f"Agency {agency.id} created: {agency.name} ({agency.kind}).")
 
 
@@ -52,14 +52,19 @@ def create_user_command(
     password: str,
 ) -> None:
     """Create a user."""
-    try:
-        user = create_user(db.session(), username=username, display_name=display_name, agency_id=agency_id,
+    with unit_of_work(db.session()) as session, _refusal_as_click_error():
+        user = create_user(session, username=username, display_name=display_name, agency_id=agency_id,
                            roles=roles, password=password, email=email)
-    except AccountError as exc:
-        db.session.rollback()
-        raise click.ClickException(str(exc)) from exc
-    db.session.commit()
     click.echo(f"User {user.id} created: {user.username}.")
+
+
+@contextmanager
+def _refusal_as_click_error() -> Iterator[None]:
+    """Report a refused account operation as the command's error (the unit of work rolls it back)."""
+    try:
+        yield
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def _user(username: str) -> UserAccount:
@@ -73,8 +78,8 @@ def _user(username: str) -> UserAccount:
 @click.argument("username")
 def disable_user_command(username: str) -> None:
     """Disable a user: they can no longer sign in, and their sessions and tokens end."""
-    set_active(db.session(), _user(username), False)
-    db.session.commit()
+    with unit_of_work(db.session()) as session:
+        set_active(session, _user(username), False)
     click.echo(f"User {username} disabled.")
 
 
@@ -82,8 +87,8 @@ def disable_user_command(username: str) -> None:
 @click.argument("username")
 def enable_user_command(username: str) -> None:
     """Enable a disabled user again."""
-    set_active(db.session(), _user(username), True)
-    db.session.commit()
+    with unit_of_work(db.session()) as session:
+        set_active(session, _user(username), True)
     click.echo(f"User {username} enabled.")
 
 
@@ -92,10 +97,6 @@ def enable_user_command(username: str) -> None:
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 def reset_password_command(username: str, password: str) -> None:
     """Set a new password (and unlock the account)."""
-    try:
-        reset_password(db.session(), _user(username), password)
-    except AccountError as exc:
-        db.session.rollback()
-        raise click.ClickException(str(exc)) from exc
-    db.session.commit()
+    with unit_of_work(db.session()) as session, _refusal_as_click_error():
+        reset_password(session, _user(username), password)
     click.echo(f"Password of {username} reset.")

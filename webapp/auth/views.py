@@ -19,6 +19,7 @@ from webapp.auth.operations import authenticate
 from webapp.auth.principal import load_principal
 from webapp.extensions import db
 from webapp.i18n import LANGUAGES
+from webapp.transaction import apart
 
 bp = Blueprint("auth", __name__, template_folder="templates")
 
@@ -35,9 +36,9 @@ def login() -> ResponseReturnValue:
     """Show the sign-in form and sign in."""
     form = LoginForm()
     if form.validate_on_submit():
-        result = authenticate(db.session(), form.username.data or "", form.password.data or "",
-                              now=datetime.now(UTC), ip=request.remote_addr)
-        db.session.commit()
+        with apart() as attempt:  # the audit rows and failure counters are kept, whatever the outcome
+            result = authenticate(attempt, form.username.data or "", form.password.data or "",
+                                  now=datetime.now(UTC), ip=request.remote_addr)
         if result.user is not None:
             principal = load_principal(db.session(), result.user.id)
             assert principal is not None
@@ -59,7 +60,6 @@ def login() -> ResponseReturnValue:
 def logout() -> ResponseReturnValue:
     """Sign out."""
     audit(db.session(), "logout")
-    db.session.commit()
     logout_user()
     session.clear()
     flash(_("Ha cerrado la sesión."), "info")
@@ -91,8 +91,7 @@ def enforce_idle_timeout() -> ResponseReturnValue | None:
     now = datetime.now(UTC).timestamp()
     seen = session.get("seen")
     if isinstance(seen, (int, float)) and now - seen > idle.total_seconds():
-        audit(db.session(), "logout", outcome="timeout")
-        db.session.commit()
+        audit(db.session(), "logout", outcome="timeout")  # the redirect commits it
         logout_user()
         session.clear()
         flash(_("La sesión ha caducado por inactividad. Vuelva a entrar."), "info")

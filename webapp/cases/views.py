@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_from_directory, url_for
 from flask.typing import ResponseReturnValue
@@ -19,10 +19,11 @@ from engine.persistence import lock_case
 from forms import FormDefinition, validate_data
 from webapp import clock, forms_render
 from webapp.access import can_see_case, can_see_identity
-from webapp.audit import audit, audit_now
+from webapp.audit import audit, audit_page
 from webapp.cases.queries import diagrams, parties, start_records, summary, timeline
 from webapp.cases.starting import identity_form, split_identity, start_form
 from webapp.extensions import db
+from webapp.requests import deny
 
 bp = Blueprint("cases", __name__, template_folder="templates")
 
@@ -59,10 +60,8 @@ def create() -> ResponseReturnValue:
             check_form=True,
         )
     except TaskDataError as exc:
-        db.session.rollback()
         return _detection_page(data, who, forms_render.messages(form, exc.errors, data), territory, status=422)
     audit(db.session(), "case.create", case_id=case.id, object_type="case", object_id=case.id)
-    db.session.commit()
     flash(_("Detección registrada: caso %(reference)s.", reference=case.reference), "info")
     return redirect(url_for("cases.show", case_id=case.id))
 
@@ -86,7 +85,6 @@ def show(case_id: int) -> ResponseReturnValue:
     )
     audit(db.session(), "case.read", case_id=case.id, object_type="case", object_id=case.id,
           detail={"identity": identity})
-    db.session.commit()
     return html
 
 
@@ -102,7 +100,6 @@ def diagram(case_id: int, instance_id: int) -> ResponseReturnValue:
     if source is None:
         abort(404)
     audit(db.session(), "diagram.read", case_id=case_id, object_type="process_instance", object_id=instance_id)
-    db.session.commit()
     return Response(source, mimetype="application/xml")
 
 
@@ -127,10 +124,8 @@ def report_incident(case_id: int) -> ResponseReturnValue:
     try:
         start_process(db.session(), case, INCIDENT, data, now=clock.now(), actor=current_user.actor, check_form=True)
     except TaskDataError as exc:
-        db.session.rollback()
         return _incident_page(case, data, forms_render.messages(form, exc.errors, data), status=422)
     audit(db.session(), "case.incident", case_id=case_id, object_type="case", object_id=case_id)
-    db.session.commit()
     flash(_("Incidente comunicado: la policía revalorará el riesgo de inmediato."), "info")
     return redirect(url_for("cases.show", case_id=case_id))
 
@@ -143,27 +138,17 @@ def bpmn_js(filename: str) -> ResponseReturnValue:
 
 
 # --- Helpers ------------------------------------------------------------------------------------
-def _deny(case_id: int, action: str) -> NoReturn:
-    """Answer 404 for a case the user may not see (never reveal it exists), and audit the refusal."""
-    db.session.rollback()
-    exists = db.session.get(Case, case_id) is not None
-    audit_now(db.session(), action, case_id=case_id if exists else None, object_type="case", object_id=case_id,
-              outcome="denied")
-    abort(404)
-
-
 def _case_or_404(case_id: int, action: str) -> Case:
     case = db.session.get(Case, case_id) if can_see_case(db.session(), current_user, case_id) else None
     if case is None:
-        _deny(case_id, action)
+        deny(404, action=action)  # never reveal that the case exists
     return case
 
 
 def _require_agency(action: str) -> None:
     """Only members of an agency register detections and incidents (the engine records the agency)."""
     if current_user.agency_id is None:
-        audit_now(db.session(), action, outcome="denied")
-        abort(403)
+        deny(403, action=action, object_type=None)
 
 
 def _start_form_or_503(process_key: str) -> FormDefinition:
@@ -216,6 +201,5 @@ def _incident_page(
         "cases/incident.html", case=case, form=form, form_html=forms_render.render(form, data, errors),
         errors=errors or {}, anchors=anchors,
     )
-    audit(db.session(), "case.read", case_id=case.id, object_type="case", object_id=case.id)
-    db.session.commit()
+    audit_page(db.session(), "case.read", status, case_id=case.id, object_type="case", object_id=case.id)
     return html, status

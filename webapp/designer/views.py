@@ -40,13 +40,14 @@ from engine.errors import ConflictError, DefinitionError, NotFoundError, Problem
 from engine.models import Definition
 from engine.trial import parse_scenario, run_trial
 from webapp import clock
-from webapp.audit import audit, audit_now
+from webapp.audit import audit, audit_apart
 from webapp.auth.principal import ROLE_DESIGNER
 from webapp.designer import queries
 from webapp.designer.operations import default_scenario, preview, skeleton
 from webapp.designer.schemas import DraftSave, FormPreview, ProblemOut
 from webapp.designer.verification import settings_of, verify_drafts
 from webapp.extensions import db
+from webapp.requests import deny, posted_int, posted_version
 
 bp = Blueprint("designer", __name__, url_prefix="/designer", template_folder="templates",
                static_folder="static", static_url_path="/static")
@@ -68,8 +69,7 @@ UPLOAD_LIMIT = 5 * 1024 * 1024
 def _designers_only() -> None:
     """Only protocol designers reach these pages: anyone else gets 403, and the refusal is audited."""
     if not current_user.has_role(ROLE_DESIGNER):
-        audit_now(db.session(), "designer.access", outcome="denied", detail={"path": request.path})
-        abort(403)
+        deny(403, action="designer.access", detail={"path": request.path})
 
 
 @bp.get("")
@@ -113,19 +113,16 @@ def save(file_name: str) -> ResponseReturnValue:
         draft = save_draft(db.session(), file_name, body["content"], expected_version=body["version"],
                            actor=current_user.username, now=clock.now())
     except ConflictError:
-        db.session.rollback()
-        audit_now(db.session(), "draft.save", object_type="draft", outcome="failed",
-                  detail={"file": file_name, "reason": "conflict"})
+        audit_apart("draft.save", object_type="draft", outcome="failed",
+                    detail={"file": file_name, "reason": "conflict"})
         current = get_draft(db.session(), file_name)
         return _json_error(409, _("Otra persona ha guardado este borrador mientras lo editaba: vuelva a cargarlo "
                                   "(sus cambios no se han guardado)."),
                            current_version=current.row_version if current else None)
     except DefinitionError as exc:
-        db.session.rollback()
         return _json_error(422, _("No se ha podido guardar."), problems=_problems(exc.problems))
     audit(db.session(), "draft.save", object_type="draft", object_id=draft.id,
           detail={"file": file_name, "version": draft.row_version})
-    db.session.commit()
     return jsonify(version=draft.row_version, saved_at=draft.updated_at.isoformat())
 
 
@@ -133,18 +130,13 @@ def save(file_name: str) -> ResponseReturnValue:
 def discard(file_name: str) -> ResponseReturnValue:
     """Discard the draft of a file; its deployed versions stay."""
     file_name = _file_name_or_404(file_name)
-    version = request.form.get("version", "")
-    if not version.isdigit():
-        abort(400)
     try:
-        discard_draft(db.session(), file_name, expected_version=int(version))
+        discard_draft(db.session(), file_name, expected_version=posted_version())
     except (ConflictError, NotFoundError):
-        db.session.rollback()
-        audit_now(db.session(), "draft.discard", object_type="draft", outcome="failed", detail={"file": file_name})
+        audit_apart("draft.discard", object_type="draft", outcome="failed", detail={"file": file_name})
         flash(_("El borrador ha cambiado o ya no existe: revise la lista antes de descartarlo."), "error")
         return redirect(url_for("designer.index"))
     audit(db.session(), "draft.discard", object_type="draft", detail={"file": file_name})
-    db.session.commit()
     flash(_("Borrador de %(file)s descartado.", file=file_name), "info")
     return redirect(url_for("designer.index"))
 
@@ -152,11 +144,9 @@ def discard(file_name: str) -> ResponseReturnValue:
 @bp.post("/validar")
 def validate() -> ResponseReturnValue:
     """Validate every draft together with the deployed definitions, as a deployment would."""
-    problems = validate_drafts(db.session()).problems
-    db.session.rollback()
+    problems = validate_drafts(db.session()).problems  # writes nothing
     audit(db.session(), "definition.validate", object_type="draft", outcome="ok" if not problems else "failed",
           detail={"files": [d.file_name for d in list_drafts(db.session())], "problems": len(problems)})
-    db.session.commit()
     return jsonify(problems=_problems(problems), valid=not problems)
 
 
@@ -202,17 +192,13 @@ def _run_try(process_key: str, territory: str, text: str) -> tuple[Any, list[Pro
     files = draft_files(list_drafts(session))
     try:
         report = run_trial(session, files, scenario, actor=current_user.actor, now=clock.now())
-    except DefinitionError as exc:
-        session.rollback()
+    except DefinitionError as exc:  # the trial rolled its savepoint back: nothing of it is kept
         audit(session, "definition.try", object_type="draft", outcome="failed",
               detail={"process": process_key, "problems": len(exc.problems)})
-        session.commit()
         return None, exc.problems, None
-    session.rollback()  # belt and braces: the try already rolled its savepoint back
     audit(session, "definition.try", object_type="draft", outcome="ok" if not report.problems else "failed",
           detail={"process": process_key, "territory_id": scenario.territory_id,
                   "files": [f.name for f in files], "tasks": len(report.tasks)})
-    session.commit()
     return report, [], None
 
 
@@ -227,13 +213,11 @@ def verify() -> ResponseReturnValue:
         except DefinitionError as exc:
             problems = exc.problems
             files = [d.file_name for d in list_drafts(session)]
-        session.rollback()
         audit(session, "definition.verify", object_type="draft",
               outcome="ok" if report is not None and report.ok and report.cases else "failed",
               detail={"files": files, "histories": report.histories if report else 0,
                       "broken": [f.invariant_id for f in report.findings] if report else [],
                       "problems": len(problems)})
-        session.commit()
     return render_template("designer/verify.html", report=report, problems=problems, drafts=list_drafts(session))
 
 
@@ -255,13 +239,11 @@ def deploy() -> ResponseReturnValue:
         report, _files = verify_drafts(db.session(), settings_of(current_app.config)) if checked else (None, [])
     except DefinitionError:
         report = None  # the deploy below refuses the drafts and lists their problems
-    db.session.rollback()
     if report is not None and not report.ok:
         broken = [f.invariant_id for f in report.findings]
         if not override:
-            audit(db.session(), "definition.deploy", object_type="draft", outcome="refused",
-                  detail={"files": files, "broken": broken})
-            db.session.commit()
+            audit_apart("definition.deploy", object_type="draft", outcome="refused",
+                        detail={"files": files, "broken": broken})
             return render_template("designer/index.html", groups=queries.overview(db.session()),
                                    drafts=list_drafts(db.session()), verification=report, comment=comment), 422
         audit(db.session(), "definition.deploy_override", object_type="draft",
@@ -269,11 +251,9 @@ def deploy() -> ResponseReturnValue:
                       "histories": report.histories})
     try:
         result = deploy_drafts(db.session(), actor=current_user.username, now=clock.now(), comment=comment[:2000])
-    except DefinitionError as exc:
-        db.session.rollback()
-        audit(db.session(), "definition.deploy", object_type="definition", outcome="failed",
-              detail={"files": files, "problems": len(exc.problems)})
-        db.session.commit()
+    except DefinitionError as exc:  # the override's audit goes with the refused deploy
+        audit_apart("definition.deploy", object_type="definition", outcome="failed",
+                    detail={"files": files, "problems": len(exc.problems)})
         return render_template("designer/index.html", groups=queries.overview(db.session()),
                                drafts=list_drafts(db.session()), problems=exc.problems, comment=comment), 422
     for definition in result.created:
@@ -282,7 +262,6 @@ def deploy() -> ResponseReturnValue:
                       "file": definition.file_name})
     if not result.created:  # the drafts matched the deployed versions: they are gone, nothing new
         audit(db.session(), "definition.deploy", object_type="draft", detail={"files": files, "created": 0})
-    db.session.commit()
     created = ", ".join(f"{d.key} v{d.version}" for d in result.created) or _("ninguna (sin cambios)")
     flash(_("Desplegado. Versiones nuevas: %(versions)s.", versions=created), "info")
     return redirect(url_for("designer.index"))
@@ -309,7 +288,6 @@ def download(definition_id: int) -> ResponseReturnValue:
         abort(404)
     audit(db.session(), "definition.download", object_type="definition", object_id=definition.id,
           detail={"key": definition.key, "version": definition.version})
-    db.session.commit()
     return Response(definition.source.encode("utf-8"), mimetype=CONTENT_TYPES[definition.kind],
                     headers={"Content-Disposition": f'attachment; filename="{definition.file_name}"'})
 
@@ -322,25 +300,21 @@ def upload() -> ResponseReturnValue:
         flash(_("Elija un archivo .bpmn, .dmn o .json."), "error")
         return redirect(url_for("designer.index"))
     content = uploaded.stream.read(UPLOAD_LIMIT + 1)
-    version = request.form.get("version", "")
     name = uploaded.filename
     try:
         if len(content) > UPLOAD_LIMIT:
             raise DefinitionError([Problem(file=name, message="refused: the file is larger than 5 MB")])
-        draft = upload_file(db.session(), name, content, expected_version=int(version) if version.isdigit() else None,
+        draft = upload_file(db.session(), name, content, expected_version=posted_int("version"),
                             actor=current_user.username, now=clock.now())
     except (DefinitionError, ConflictError) as exc:
-        db.session.rollback()
         problems = exc.problems if isinstance(exc, DefinitionError) else [Problem(
             file=name, message="a draft of this file exists: open it and save, or discard it first")]
-        audit(db.session(), "definition.upload", object_type="draft", outcome="failed",
-              detail={"file": Path(name).name[:200], "problems": len(problems)})
-        db.session.commit()
+        audit_apart("definition.upload", object_type="draft", outcome="failed",
+                    detail={"file": Path(name).name[:200], "problems": len(problems)})
         return render_template("designer/index.html", groups=queries.overview(db.session()),
                                drafts=list_drafts(db.session()), upload_problems=problems), 422
     audit(db.session(), "definition.upload", object_type="draft", object_id=draft.id,
           detail={"file": draft.file_name, "version": draft.row_version})
-    db.session.commit()
     flash(_("Archivo subido como borrador de %(file)s: revíselo, valídelo y despliéguelo.", file=draft.file_name),
           "info")
     return redirect(url_for("designer.edit", file_name=draft.file_name))

@@ -68,7 +68,6 @@ def open_notice(notification_id: int) -> ResponseReturnValue:
     notice = mark_read(db.session(), current_user.user_id, notification_id, clock.now())
     if notice is None:
         abort(404)
-    db.session.commit()
     endpoint, values = target(notice)
     return redirect(url_for(endpoint, **values))
 
@@ -79,7 +78,6 @@ def read(notification_id: int) -> ResponseReturnValue:
     """Mark one notice read."""
     if mark_read(db.session(), current_user.user_id, notification_id, clock.now()) is None:
         abort(404)
-    db.session.commit()
     return redirect(safe_next(request.form.get("next"), url_for("notifications.index")))
 
 
@@ -88,7 +86,6 @@ def read(notification_id: int) -> ResponseReturnValue:
 def read_all() -> ResponseReturnValue:
     """Mark every notice of the user read."""
     count = mark_all_read(db.session(), current_user.user_id, clock.now())
-    db.session.commit()
     flash(ngettext("%(num)d aviso marcado como leído.", "%(num)d avisos marcados como leídos.", count))
     return redirect(safe_next(request.form.get("next"), url_for("notifications.index")))
 
@@ -100,7 +97,6 @@ def preferences() -> ResponseReturnValue:
     if request.method == "POST":
         wanted = {kind: request.form.get(f"email_{kind}") == "on" for kind in NOTIFICATION_KINDS}
         set_email_preferences(db.session(), current_user.user_id, wanted)
-        db.session.commit()
         flash(_("Preferencias guardadas."))
         return redirect(url_for("notifications.preferences"))
     return render_template("notifications/preferences.html", labels=PREFERENCE_LABELS,

@@ -1,8 +1,9 @@
 """The deadline worker: one pass fires due timers, reminds and escalates tasks, checks the protocol's
 invariants (the watchdog), delivers e-mail, and rolls the completed steps up for the supervisor's board.
 
-Each step of a pass commits its own transactions (a batch at a time), so a failure in one step
-neither undoes nor stops the others, and several workers may run against one PostgreSQL database:
+Each step of a pass owns its transactions, a batch at a time (`unit_of_work`: committed when the
+batch is done, rolled back if it fails), so a failure in one step neither undoes nor stops the
+others, and several workers may run against one PostgreSQL database:
 every step locks the rows it takes and skips the rows another worker holds.
 """
 
@@ -26,6 +27,7 @@ from engine.stats import ROLL_UP_BATCH, roll_up_step_timings
 from engine.watchdog import current_violations, handle_violation
 from webapp.notifications.emails import queue_emails
 from webapp.notifications.mailer import SmtpSettings, deliver_outbox
+from webapp.transaction import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -82,27 +84,27 @@ def run_pass(
     Without SMTP settings, notices stay in the app and no e-mail is queued or sent.
     """
     report = PassReport()
-    _step(session, report, "timers", lambda: _timers(session, now, report))
-    _step(session, report, "escalations", lambda: _escalations(session, now, report, smtp, base_url))
-    _step(session, report, "watchdog", lambda: _watchdog(session, now, report, smtp, base_url))
+    _step(report, "timers", lambda: _timers(session, now, report))
+    _step(report, "escalations", lambda: _escalations(session, now, report, smtp, base_url))
+    _step(report, "watchdog", lambda: _watchdog(session, now, report, smtp, base_url))
     if smtp is not None:
-        _step(session, report, "e-mail", lambda: _deliver(session, now, report, smtp))
-    _step(session, report, "step timings", lambda: _roll_up(session, report))
+        _step(report, "e-mail", lambda: _deliver(session, now, report, smtp))
+    _step(report, "step timings", lambda: _roll_up(session, report))
     return report
 
 
-def _step(session: Session, report: PassReport, name: str, work: Callable[[], None]) -> None:
+def _step(report: PassReport, name: str, work: Callable[[], None]) -> None:
+    """Run one step; its failed batch was rolled back by its unit of work, the batches before it are kept."""
     try:
         work()
     except Exception as exc:  # the worker must outlive a failing step; the next pass tries again
-        session.rollback()
         report.errors.append(f"{name}: {type(exc).__name__}: {exc}")
         log.exception("deadline worker: the %s step failed", name)
 
 
 def _timers(session: Session, now: datetime, report: PassReport) -> None:
-    timers = run_due_timers(session, now)
-    session.commit()
+    with unit_of_work(session):
+        timers = run_due_timers(session, now)
     report.fired, report.timers_failed = timers.fired, timers.failed
     report.errors.extend(timers.errors)
 
@@ -111,10 +113,10 @@ def _escalations(
     session: Session, now: datetime, report: PassReport, smtp: SmtpSettings | None, base_url: str
 ) -> None:
     while True:
-        batch = run_escalations(session, now, limit=ESCALATION_BATCH)
-        if smtp is not None:
-            report.queued += queue_emails(session, batch.notifications, base_url=base_url, now=now)
-        session.commit()
+        with unit_of_work(session):
+            batch = run_escalations(session, now, limit=ESCALATION_BATCH)
+            if smtp is not None:
+                report.queued += queue_emails(session, batch.notifications, base_url=base_url, now=now)
         report.reminded += batch.reminded
         report.escalated += batch.escalated
         report.escalations_failed += batch.failed
@@ -128,20 +130,19 @@ def _watchdog(
     session: Session, now: datetime, report: PassReport, smtp: SmtpSettings | None, base_url: str
 ) -> None:
     """Find broken invariants; record, tell and repair each in its own transaction."""
-    invariants = current_invariants(session)
-    found = current_violations(session, now, invariants)
-    session.commit()
+    with unit_of_work(session):
+        invariants = current_invariants(session)
+        found = current_violations(session, now, invariants)
     report.violations = len(found.violations)
     recipients = Recipients(session)
     for violation in found.to_handle[:WATCHDOG_BATCH]:
         try:
-            with session.begin_nested():
-                handled = handle_violation(session, violation, invariants, now, recipients)
-            if smtp is not None:
-                report.queued += queue_emails(session, handled.notifications, base_url=base_url, now=now)
-            session.commit()
+            with unit_of_work(session):
+                with session.begin_nested():
+                    handled = handle_violation(session, violation, invariants, now, recipients)
+                if smtp is not None:
+                    report.queued += queue_emails(session, handled.notifications, base_url=base_url, now=now)
         except Exception as exc:  # one case must not stop the others; the next pass finds it again
-            session.rollback()
             report.errors.append(f"watchdog, case {violation.case_id}: {type(exc).__name__}: {exc}")
             log.warning("watchdog: case %s failed: %s", violation.case_id, type(exc).__name__)
             continue
@@ -154,8 +155,8 @@ def _watchdog(
 
 def _deliver(session: Session, now: datetime, report: PassReport, smtp: SmtpSettings) -> None:
     while True:
-        batch = deliver_outbox(session, smtp, now, limit=EMAIL_BATCH)
-        session.commit()
+        with unit_of_work(session):
+            batch = deliver_outbox(session, smtp, now, limit=EMAIL_BATCH)
         report.sent += batch.sent
         report.deferred += batch.deferred
         report.refused += batch.failed
@@ -166,8 +167,8 @@ def _deliver(session: Session, now: datetime, report: PassReport, smtp: SmtpSett
 
 def _roll_up(session: Session, report: PassReport, batches: int = ROLL_UP_BATCHES) -> None:
     for _ in range(batches):
-        batch = roll_up_step_timings(session)
-        session.commit()
+        with unit_of_work(session):
+            batch = roll_up_step_timings(session)
         report.rolled_up += batch.events
         if batch.events < ROLL_UP_BATCH:
             return

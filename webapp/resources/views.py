@@ -12,9 +12,10 @@ from engine.errors import ConflictError
 from engine.models import Resource, Territory
 from engine.models.mesa import RESOURCE_KINDS
 from webapp import clock
-from webapp.audit import audit, audit_now
+from webapp.audit import audit
 from webapp.extensions import db
 from webapp.mesa.labels import RESOURCE_KIND_LABELS
+from webapp.requests import deny, posted_int
 from webapp.resources.operations import LIMITS, save_resource, withdraw_resource
 from webapp.resources.queries import can_edit, directory
 from webapp.validation import InvalidInput
@@ -65,16 +66,13 @@ def withdraw(resource_id: int) -> ResponseReturnValue:
     if resource is None or not resource.active:
         abort(404)
     _require_editor(resource.territory_id)
-    version = request.form.get("version", "")
     try:
-        withdraw_resource(db.session(), resource, expected_version=int(version) if version.isdigit() else -1,
+        withdraw_resource(db.session(), resource, expected_version=posted_int("version", -1),
                           actor=current_user.actor, now=clock.now())
-    except ConflictError:
-        db.session.rollback()
+    except ConflictError:  # refused before any change: nothing to undo
         flash(_("Otra persona ha cambiado este recurso mientras tanto: revise los datos."), "error")
         return redirect(url_for("resources.edit", resource_id=resource_id)), 303
     audit(db.session(), "resource.withdraw", object_type="resource", object_id=resource_id)
-    db.session.commit()
     flash(_("Recurso dado de baja."), "info")
     return redirect(url_for("resources.index", territory=resource.territory_id))
 
@@ -85,22 +83,16 @@ def _form(resource: Resource | None, territory_id: int) -> ResponseReturnValue:
     status = 200
     if request.method == "POST":
         values = {field: request.form.get(field, "") for field in ("kind", *LIMITS)}
-        version = request.form.get("version", "")
         try:
             saved = save_resource(db.session(), resource, territory_id, values,
-                                  expected_version=int(version) if version.isdigit() else None,
-                                  actor=current_user.actor, now=clock.now())
-        except InvalidInput as exc:
-            db.session.rollback()
+                                  expected_version=posted_int("version"), actor=current_user.actor, now=clock.now())
+        except InvalidInput as exc:  # the 4xx answers roll the request back
             errors, status = exc.errors, 422
-        except ConflictError:
-            db.session.rollback()
+        except ConflictError:  # refused before any change: the form shows the resource as it is now
             flash(_("Otra persona ha cambiado este recurso mientras tanto: revise los datos."), "error")
-            resource = db.session.get(Resource, resource.id) if resource else None
             status = 409
         else:
             audit(db.session(), "resource.save", object_type="resource", object_id=saved.id)
-            db.session.commit()
             flash(_("Recurso guardado."), "info")
             return redirect(url_for("resources.index", territory=territory_id))
     return render_template("resources/form.html", resource=resource, territory_id=territory_id, values=values,
@@ -116,5 +108,4 @@ def _territories() -> list[tuple[int, str]]:
 
 def _require_editor(territory_id: int) -> None:
     if not territory_id or not can_edit(db.session(), current_user, territory_id):
-        audit_now(db.session(), "resource.save", outcome="denied", detail={"territory_id": territory_id})
-        abort(403)
+        deny(403, action="resource.save", object_type=None, detail={"territory_id": territory_id})

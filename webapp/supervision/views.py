@@ -13,9 +13,10 @@ from sqlalchemy import select
 
 from engine.models import Territory
 from webapp import clock
-from webapp.audit import audit, audit_now
+from webapp.audit import audit
 from webapp.auth.principal import ROLE_SUPERVISOR
 from webapp.extensions import db
+from webapp.requests import deny
 from webapp.supervision.charts import chart_data
 from webapp.supervision.export import TABLES, export_table, to_csv
 from webapp.supervision.operations import parse_selection, reassign_tasks
@@ -42,7 +43,6 @@ def index() -> ResponseReturnValue:
         export_limit=EXPORT_LIMIT,
     )
     audit(db.session(), "supervision.read", detail={"view": "board", **filters.as_args(), "case_ids": data.case_ids()})
-    db.session.commit()
     return html
 
 
@@ -57,7 +57,6 @@ def export(name: str) -> ResponseReturnValue:
     table = export_table(db.session(), current_user, filters, name, clock.now())
     audit(db.session(), "supervision.read", detail={"view": "export", "table": name, **filters.as_args(),
                                                     "case_ids": table.case_ids})
-    db.session.commit()
     return Response(to_csv(table), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="supervision-{name}.csv"'})
 
@@ -79,7 +78,6 @@ def reassign() -> ResponseReturnValue:
     audit(db.session(), "supervision.reassign", object_type="user_account", object_id=int(assignee),
           outcome="ok" if report.assigned else "denied" if report.refused else "failed",
           detail={"assigned": report.assigned, "conflicts": report.conflicts, "refused": report.refused})
-    db.session.commit()
     if report.assigned:
         flash(_("Pasos asignados a %(name)s: %(count)s.", name=team[int(assignee)], count=len(report.assigned)), "info")
     if report.conflicts:
@@ -101,5 +99,4 @@ def chart_js(filename: str) -> ResponseReturnValue:
 def _require_supervisor(action: str) -> None:
     """Only supervisors see the board: anyone else gets 403, and the refusal is audited."""
     if not current_user.has_role(ROLE_SUPERVISOR):
-        audit_now(db.session(), action, outcome="denied")
-        abort(403)
+        deny(403, action=action)

@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, NoReturn
+from typing import Any
 
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from engine.errors import ConflictError, EngineError, NotFoundError, PermissionDeniedError, TaskDataError
+from engine.errors import ConflictError, TaskDataError
 from engine.execution import claim_task, complete_task, may_work_on, release_task, save_draft
 from engine.models import Case, OpenTask
 from engine.persistence import task_form
 from forms import FormDefinition
 from webapp import clock, forms_render
-from webapp.audit import audit, audit_now
+from webapp.audit import audit, audit_page
 from webapp.cases.queries import summary, timeline
+from webapp.errors import audit_refusal
 from webapp.extensions import db
 from webapp.mesa.summaries import agreement_rows
 from webapp.navigation import safe_next
+from webapp.requests import act_as, deny, posted_version
 from webapp.resources.hints import resource_notes
-from webapp.tasks.queries import closed_task, step_data, task_case_id, visible_task
+from webapp.tasks.queries import closed_task, step_data, visible_task
 
 bp = Blueprint("tasks", __name__, template_folder="templates")
 
@@ -44,10 +46,7 @@ def show(task_id: int) -> ResponseReturnValue:
 def claim(task_id: int) -> ResponseReturnValue:
     """Take an unclaimed task of one's agency."""
     task = _task_or_404(task_id, "task.claim")
-    try:
-        claim_task(db.session(), task_id, now=clock.now(), actor=current_user.actor, expected_version=_version())
-    except EngineError as exc:
-        return _refused(task_id, "task.claim", exc)
+    claim_task(db.session(), task_id, now=clock.now(), actor=current_user.actor, expected_version=posted_version())
     return _done(task, "task.claim", _("Tarea reclamada: ahora está en «Mis tareas»."))
 
 
@@ -56,10 +55,7 @@ def claim(task_id: int) -> ResponseReturnValue:
 def release(task_id: int) -> ResponseReturnValue:
     """Give a claimed task back to the agency's queue."""
     task = _task_or_404(task_id, "task.release")
-    try:
-        release_task(db.session(), task_id, now=clock.now(), actor=current_user.actor, expected_version=_version())
-    except EngineError as exc:
-        return _refused(task_id, "task.release", exc)
+    release_task(db.session(), task_id, now=clock.now(), actor=current_user.actor, expected_version=posted_version())
     return _done(task, "task.release", _("Tarea liberada: vuelve a la lista de su organismo."))
 
 
@@ -69,10 +65,8 @@ def draft(task_id: int) -> ResponseReturnValue:
     """Keep what was typed so far without completing the step."""
     task = _task_or_404(task_id, "task.draft")
     data = forms_render.parse(form, request.form) if (form := _form_of(task)) else {}
-    try:
-        save_draft(db.session(), task_id, data, expected_version=_version(), now=clock.now(), actor=current_user.actor)
-    except EngineError as exc:
-        return _refused(task_id, "task.draft", exc)
+    save_draft(db.session(), task_id, data, expected_version=posted_version(), now=clock.now(),
+               actor=current_user.actor)
     return _done(task, "task.draft", _("Borrador guardado."), to=url_for("tasks.show", task_id=task_id))
 
 
@@ -84,17 +78,23 @@ def complete(task_id: int) -> ResponseReturnValue:
     case_id = task.case_id
     data = forms_render.parse(form, request.form) if (form := _form_of(task)) else {}
     try:
-        complete_task(db.session(), task_id, data, expected_version=_version(), now=clock.now(),
+        complete_task(db.session(), task_id, data, expected_version=posted_version(), now=clock.now(),
                       actor=current_user.actor)
     except TaskDataError as exc:
-        db.session.rollback()
-        audit(db.session(), "task.complete", case_id=case_id, object_type="task", object_id=task_id, outcome="failed",
-              detail={"fields": sorted(exc.errors)})
+        audit_refusal(exc)
         return _page(_task_or_404(task_id, "task.complete"), values=data, errors=exc.errors, status=422)
-    except EngineError as exc:
-        return _refused(task_id, "task.complete", exc)
     return _done(task, "task.complete", _("Paso completado."), to=url_for("cases.show", case_id=case_id),
                  case_id=case_id)
+
+
+@bp.errorhandler(ConflictError)
+def conflict(error: ConflictError) -> ResponseReturnValue:
+    """Answer a task changed meanwhile (409) with its current state, or its end, instead of a bare error page."""
+    audit_refusal(error)
+    task_id: int = (request.view_args or {})["task_id"]
+    _flash_conflict()
+    task = visible_task(db.session(), current_user, task_id)
+    return _page(task, status=409) if task is not None else _closed_page(task_id, status=409)
 
 
 # --- Helpers ------------------------------------------------------------------------------------
@@ -107,35 +107,24 @@ def _flash_conflict() -> None:
     flash(_("Otra persona ha cambiado esta tarea mientras la tenía abierta: esta es su situación actual."), "error")
 
 
-def _version() -> int:
-    value = request.form.get("version", "")
-    if not value.isdigit():
-        abort(400)
-    return int(value)
-
-
-def _deny(task_id: int, action: str) -> NoReturn:
-    """Answer 404 for a task the user may not see (never reveal it exists), and audit the refusal."""
-    db.session.rollback()
-    audit_now(db.session(), action, case_id=task_case_id(db.session(), task_id), object_type="task", object_id=task_id,
-              outcome="denied")
-    abort(404)
-
-
 def _task_or_404(task_id: int, action: str) -> OpenTask:
-    """Return the open task the user may act on; a task of theirs that ended meanwhile is a conflict (409)."""
+    """Return the open task the user may act on; a task of theirs that ended meanwhile is a conflict (409).
+
+    Names the request's audit action: a refusal by the engine is audited under it.
+    """
+    act_as(action)
     task = visible_task(db.session(), current_user, task_id)
     if task is not None:
         return task
     if closed_task(db.session(), current_user, task_id) is None:
-        _deny(task_id, action)
+        deny(404)
     _flash_conflict()
     abort(make_response(_closed_page(task_id, status=409)))
 
 
 def _closed_or_404(task_id: int) -> ResponseReturnValue:
     if closed_task(db.session(), current_user, task_id) is None:
-        _deny(task_id, "task.read")
+        deny(404, action="task.read")
     return _closed_page(task_id)
 
 
@@ -144,8 +133,7 @@ def _closed_page(task_id: int, *, status: int = 200) -> tuple[str, int]:
     event = closed_task(db.session(), current_user, task_id)
     assert event is not None  # checked by the caller
     html = render_template("tasks/closed.html", event=event)
-    audit(db.session(), "task.read", case_id=event.case_id, object_type="task", object_id=task_id)
-    db.session.commit()
+    audit_page(db.session(), "task.read", status, case_id=event.case_id, object_type="task", object_id=task_id)
     return html, status
 
 
@@ -153,34 +141,15 @@ def _done(
     task: OpenTask, action: str, message: str, *, to: str | None = None, case_id: int | None = None
 ) -> ResponseReturnValue:
     audit(db.session(), action, case_id=case_id or task.case_id, object_type="task", object_id=task.id)
-    db.session.commit()
     flash(message, "info")
     return redirect(safe_next(request.form.get("next"), to or url_for("tasks.show", task_id=task.id)))
-
-
-def _refused(task_id: int, action: str, exc: EngineError) -> ResponseReturnValue:
-    """Answer an engine refusal: 409 with the current state, 403, or 404; every refusal is audited."""
-    db.session.rollback()
-    case_id = task_case_id(db.session(), task_id)
-    if isinstance(exc, ConflictError):
-        audit(db.session(), action, case_id=case_id, object_type="task", object_id=task_id, outcome="failed",
-              detail={"reason": "conflict"})
-        _flash_conflict()
-        task = visible_task(db.session(), current_user, task_id)
-        return _page(task, status=409) if task is not None else _closed_page(task_id, status=409)
-    audit_now(db.session(), action, case_id=case_id, object_type="task", object_id=task_id, outcome="denied")
-    if isinstance(exc, PermissionDeniedError):
-        abort(403)
-    if isinstance(exc, NotFoundError):
-        abort(404)
-    raise exc
 
 
 def _page(
     task: OpenTask, *, values: Mapping[str, Any] | None = None, errors: Mapping[str, Sequence[str]] | None = None,
     status: int = 200,
 ) -> ResponseReturnValue:
-    """Render the task page: form, case context and step data; then audit the read and commit."""
+    """Render the task page: form, case context and step data; the read is on record with the page."""
     now = clock.now()
     case = db.session.get(Case, task.case_id)
     assert case is not None  # foreign key
@@ -201,6 +170,5 @@ def _page(
         others=[s for s in context.open_steps if s.agency_id != current_user.agency_id],
         can_work=may_work_on(task, current_user.actor),
     )
-    audit(db.session(), "task.read", case_id=case.id, object_type="task", object_id=task.id)
-    db.session.commit()  # the page is shown only once its read is on record
+    audit_page(db.session(), "task.read", status, case_id=case.id, object_type="task", object_id=task.id)
     return html, status

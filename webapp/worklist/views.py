@@ -45,5 +45,4 @@ def index() -> ResponseReturnValue:
         territories=territories, back=request.full_path.rstrip("?"),
     )
     audit(db.session(), "worklist.read", detail={"tab": tab, "case_ids": sorted({row.case_id for row in page.rows})})
-    db.session.commit()
     return html
