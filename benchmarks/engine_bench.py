@@ -50,6 +50,7 @@ from engine.clock import FakeClock
 from engine.db import Base, make_engine
 from engine.deadlines import run_due_timers
 from engine.execution import complete_task, start_case
+from engine.forms import FormDefinition, load_catalog
 from engine.models import (
     Agency,
     AgencyKind,
@@ -62,7 +63,6 @@ from engine.models import (
 )
 from engine.models.agency import DEFAULT_KINDS
 from engine.registry import deploy, read_directory, runnable
-from forms import FormDefinition, load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 BPMN_DIR = ROOT / "tests" / "engine" / "bpmn"

@@ -19,6 +19,7 @@ from engine import spiff
 from engine.actor import Actor
 from engine.db import is_postgresql
 from engine.errors import ConflictError, ExecutionError, NotFoundError, PermissionDeniedError, TaskDataError
+from engine.forms import FormDefinition, run_checks, validate_data
 from engine.levels import current_levels
 from engine.models import (
     Case,
@@ -44,7 +45,6 @@ from engine.persistence import (
 )
 from engine.registry import Runnable, latest_runnable, pinned_form
 from engine.timing import resolve_when
-from forms import FormDefinition, run_checks, validate_data
 
 REFERENCE_PREFIX = "VG"
 # Outcome keys a finishing process may set to decide what the case does next.

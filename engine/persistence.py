@@ -15,11 +15,11 @@ from engine.assignment import chosen_agency, resolve_agencies
 from engine.db import is_postgresql
 from engine.errors import ConflictError, NotFoundError
 from engine.escalation import plan_escalation, schedule_escalation
+from engine.forms import FormDefinition
 from engine.levels import current_levels
 from engine.models import Case, DueTimer, OpenTask, ProcessInstance, TaskEvent
 from engine.registry import Runnable, pinned_form, runnable
 from engine.timing import task_timing
-from forms import FormDefinition
 
 # Bulk deletes learn which rows went from RETURNING: the default ("evaluate") would test the criteria
 # against every object in the session, which in a timer pass of 1,000 timers makes the pass quadratic.

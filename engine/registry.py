@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from engine import spiff
 from engine.assignment import known_kinds, lane_kind
 from engine.errors import DefinitionError, NotFoundError, Problem
+from engine.forms import FormDefinition, form_from_raw, parse_form, with_choices
 from engine.invariants import SUFFIX as INVARIANTS_SUFFIX
 from engine.invariants import Invariant, check_references, forget_cached_invariants, parse_invariants
 from engine.levels import (
@@ -31,7 +32,6 @@ from engine.levels import (
 from engine.models import Definition
 from engine.validation import check_sources
 from engine.xmlsafe import parse_xml
-from forms import FormDefinition, form_from_raw, parse_form, with_choices
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 # What each kind of file holds: a BPMN file holds processes, a DMN file a decision, a JSON file a form.

@@ -19,7 +19,7 @@ from engine import sandbox
 from engine.assignment import lane_kind
 from engine.dmn_check import check_decision_tables
 from engine.errors import Problem
-from forms import FormDefinition
+from engine.forms import FormDefinition
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"

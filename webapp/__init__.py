@@ -12,7 +12,6 @@ from typing import Any
 from flask import Flask
 from werkzeug.exceptions import HTTPException
 
-import forms
 from engine.db import configure_engine
 from webapp.admin.views import bp as admin_bp
 from webapp.api.views import bp as api_bp
@@ -73,7 +72,7 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     app.config.from_mapping(
         SQLALCHEMY_DATABASE_URI=default_database,
         PROCESSES_DIR=REPO_DIR / "processes",
-        FORMS_DIR=forms.FORMS_DIR,
+        FORMS_DIR=REPO_DIR / "forms",
         # Sessions: cookies only over HTTPS, never readable by scripts, not sent cross-site.
         SESSION_COOKIE_SECURE=os.environ.get("COORDINA_INSECURE_COOKIES") != "1",
         SESSION_COOKIE_HTTPONLY=True,

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from engine.clock import FakeClock
+from engine.forms import FormDefinition, load_catalog
 from engine.registry import DeployResult, SourceFile, deploy, read_directory
-from forms import FormDefinition, load_catalog
 
 HERE = Path(__file__).parent
 BPMN_DIR = HERE / "bpmn"

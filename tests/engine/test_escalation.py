@@ -21,9 +21,9 @@ from engine.escalation import (
     plan_escalation,
 )
 from engine.execution import claim_task, complete_task, start_case
+from engine.forms import FormDefinition
 from engine.models import Notification, OpenTask, TaskEvent, UserAccount
 from engine.registry import SourceFile, deploy
-from forms import FormDefinition
 from tests.conftest import World
 from tests.engine.conftest import with_forms
 

@@ -17,9 +17,9 @@ from engine.actor import Actor
 from engine.clock import FakeClock
 from engine.deadlines import run_due_timers
 from engine.execution import complete_task, start_case, start_process
+from engine.forms import FormDefinition, load_catalog
 from engine.models import Case, OpenTask, ProcessInstance, TaskEvent
 from engine.registry import deploy, read_directory
-from forms import FormDefinition, load_catalog
 from tests.conftest import World
 
 ROOT = Path(__file__).resolve().parents[2]

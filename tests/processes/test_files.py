@@ -11,8 +11,8 @@ import pytest
 from lxml import etree
 from sqlalchemy.orm import Session
 
+from engine.forms import load_catalog
 from engine.registry import SourceFile, read_directory, validate
-from forms import load_catalog
 from tests.conftest import World, unavailable
 from tests.processes.conftest import FORMS, PROCESSES, ROOT
 from tools import bpmn_layout, process_docs

@@ -26,11 +26,11 @@ from engine.deadlines import run_due_timers
 from engine.errors import TaskDataError
 from engine.execution import complete_task, start_case, start_process
 from engine.form_data import Leaning, answers, reanswer
+from engine.forms import FormDefinition
 from engine.models import Case, DueTimer, OpenTask
 from engine.persistence import task_form
 from engine.registry import latest_runnable, pinned_form
 from engine.simulation import DEFAULT_LEVELS, ENTRY, Checker, incident_processes, invariant_checker
-from forms import FormDefinition
 from tests.processes.conftest import Protocol
 
 settings.register_profile("ci", derandomize=True, database=None, max_examples=5, stateful_step_count=10,

@@ -21,9 +21,9 @@ from werkzeug.test import TestResponse
 from engine.actor import Actor
 from engine.clock import FakeClock
 from engine.execution import complete_task, start_case
+from engine.forms import FormDefinition, load_catalog
 from engine.models import Agency, AgencyKind, AuditEvent, OpenTask, Territory, UserAccount
 from engine.models.agency import DEFAULT_KINDS
-from forms import FormDefinition, load_catalog
 from tests.processes.conftest import detection
 from webapp import create_app
 from webapp.auth.passwords import hash_password

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from engine import spiff
 from engine.errors import NotFoundError
+from engine.forms import FormDefinition
 from engine.registry import latest_runnable, pinned_form
-from forms import FormDefinition
 
 PARTY_FIELDS = ("name", "phone", "address")
 PARTIES = ("victim", "aggressor")

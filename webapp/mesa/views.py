@@ -22,7 +22,7 @@ from webapp.access import can_see_identity
 from webapp.audit import audit, audit_now
 from webapp.cases.queries import parties
 from webapp.extensions import db
-from webapp.forms_render import local_to_iso
+from webapp.form_html import local_to_iso
 from webapp.mesa import labels
 from webapp.mesa import operations as ops
 from webapp.mesa.operations import InvalidMinutes

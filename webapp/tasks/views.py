@@ -12,10 +12,10 @@ from flask_login import current_user, login_required
 
 from engine.errors import ConflictError, EngineError, NotFoundError, PermissionDeniedError, TaskDataError
 from engine.execution import claim_task, complete_task, may_work_on, release_task, save_draft
+from engine.forms import FormDefinition
 from engine.models import Case, OpenTask
 from engine.persistence import task_form
-from forms import FormDefinition
-from webapp import clock, forms_render
+from webapp import clock, form_html
 from webapp.audit import audit, audit_now
 from webapp.cases.queries import summary, timeline
 from webapp.extensions import db
@@ -68,7 +68,7 @@ def release(task_id: int) -> ResponseReturnValue:
 def draft(task_id: int) -> ResponseReturnValue:
     """Keep what was typed so far without completing the step."""
     task = _task_or_404(task_id, "task.draft")
-    data = forms_render.parse(form, request.form) if (form := _form_of(task)) else {}
+    data = form_html.parse(form, request.form) if (form := _form_of(task)) else {}
     try:
         save_draft(db.session(), task_id, data, expected_version=_version(), now=clock.now(), actor=current_user.actor)
     except EngineError as exc:
@@ -82,7 +82,7 @@ def complete(task_id: int) -> ResponseReturnValue:
     """Complete the step with the submitted form; the workflow moves the case on."""
     task = _task_or_404(task_id, "task.complete")
     case_id = task.case_id
-    data = forms_render.parse(form, request.form) if (form := _form_of(task)) else {}
+    data = form_html.parse(form, request.form) if (form := _form_of(task)) else {}
     try:
         complete_task(db.session(), task_id, data, expected_version=_version(), now=clock.now(),
                       actor=current_user.actor)
@@ -187,15 +187,15 @@ def _page(
     form = _form_of(task)
     context = summary(db.session(), case, now)
     values = dict(values if values is not None else (task.draft or {}))
-    messages = forms_render.messages(form, errors, values) if form and errors else {}
-    fields = forms_render.fields_of(form) if form else []
+    messages = form_html.messages(form, errors, values) if form and errors else {}
+    fields = form_html.fields_of(form) if form else []
     html = render_template(
         "tasks/show.html", task=task, case=context, form=form,
         step=next(s for s in context.open_steps if s.task_id == task.id),
-        form_html=forms_render.render(form, values, messages,
+        form_html=form_html.render(form, values, messages,
                                       notes=resource_notes(db.session(), form, case.territory_id)) if form else None,
         errors=messages, agreement=next(iter(agreement_rows(db.session(), now, instance_id=task.instance_id)), None),
-        anchors={f.name: (forms_render.anchor(f), f.label) for f in fields},
+        anchors={f.name: (form_html.anchor(f), f.label) for f in fields},
         option_labels={o.value: o.label for f in fields for o in f.options},
         history=timeline(db.session(), case.id, limit=HISTORY_LIMIT), step_data=step_data(db.session(), task, form),
         others=[s for s in context.open_steps if s.agency_id != current_user.agency_id],

@@ -1,4 +1,7 @@
-"""Form definitions for user tasks: JSON Schema (draft 2020-12) plus UI hints, one file per form."""
+"""Form definitions for user tasks: JSON Schema (draft 2020-12) plus UI hints, one file per form.
+
+The files themselves are data, in `forms/` (like the processes in `processes/`).
+"""
 
 from __future__ import annotations
 
@@ -14,9 +17,8 @@ from jsonschema.exceptions import SchemaError
 
 from engine import sandbox
 from engine.errors import Problem
-from engine.models.mesa import RESOURCE_KINDS
+from engine.resource_kinds import RESOURCE_KINDS
 
-FORMS_DIR = Path(__file__).parent
 # `resources` maps a field to the kinds of the territory's resources offered next to it (a referral).
 UI_KEYS = frozenset({"sections", "widgets", "help", "order", "resources"})
 TOP_KEYS = frozenset({"title", "description", "schema", "ui", "checks"})
@@ -47,7 +49,7 @@ class FormDefinition:
     checks: tuple[FormCheck, ...] = ()
 
 
-def load_catalog(directory: Path = FORMS_DIR) -> tuple[dict[str, FormDefinition], list[Problem]]:
+def load_catalog(directory: Path) -> tuple[dict[str, FormDefinition], list[Problem]]:
     """Load and check every `*.json` form of `directory`; return the valid ones and the problems."""
     forms: dict[str, FormDefinition] = {}
     problems: list[Problem] = []

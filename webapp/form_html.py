@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from markupsafe import Markup, escape
 from werkzeug.datastructures import MultiDict
 
-from forms import FormDefinition
+from engine.forms import FormDefinition
 
 MADRID = ZoneInfo("Europe/Madrid")
 RADIO_MAX_OPTIONS = 4  # up to this many options show as radios, more as a select
