@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from engine import spiff
 from engine.actor import Actor
 from engine.db import is_postgresql
+from engine.definitions import Runnable, latest_runnable, pinned_form
 from engine.errors import ConflictError, ExecutionError, NotFoundError, PermissionDeniedError, TaskDataError
 from engine.forms import FormDefinition, run_checks, validate_data
 from engine.levels import current_levels
@@ -43,7 +44,6 @@ from engine.persistence import (
     sync_tasks,
     sync_timers,
 )
-from engine.registry import Runnable, latest_runnable, pinned_form
 from engine.timing import resolve_when
 
 REFERENCE_PREFIX = "VG"

@@ -499,7 +499,7 @@ def _step_exists(session: Session, now: datetime, invariant: Invariant, only: li
 
 def process_tracks(session: Session) -> dict[str, str]:
     """Return the track the newest version of each process declares on its start event (if any)."""
-    from engine.registry import runnable  # the registry imports this module to validate files
+    from engine.definitions import runnable  # engine.definitions imports this module (its caches)
 
     newest = (select(Definition.key, func.max(Definition.version).label("v"))
               .where(Definition.kind == "process").group_by(Definition.key).subquery())
@@ -615,7 +615,7 @@ def apply_repair(session: Session, invariant: Invariant, case: Case, now: dateti
     key = declared["start_process"]
     if declared.get("if_idle") and _busy(session, case.id, key):
         return None
-    from engine.execution import start_process  # execution imports the registry, which imports this module
+    from engine.execution import start_process  # execution imports engine.definitions, which imports this module
 
     return start_process(session, case, key, dict(declared.get("data") or {}), now=now, actor=actor)
 

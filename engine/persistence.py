@@ -13,12 +13,12 @@ from engine import spiff
 from engine.actor import Actor
 from engine.assignment import chosen_agency, resolve_agencies
 from engine.db import is_postgresql
+from engine.definitions import Runnable, pinned_form, runnable
 from engine.errors import ConflictError, NotFoundError
 from engine.escalation import plan_escalation, schedule_escalation
 from engine.forms import FormDefinition
 from engine.levels import current_levels
 from engine.models import Case, DueTimer, OpenTask, ProcessInstance, TaskEvent
-from engine.registry import Runnable, pinned_form, runnable
 from engine.timing import task_timing
 
 # Bulk deletes learn which rows went from RETURNING: the default ("evaluate") would test the criteria

@@ -29,6 +29,8 @@ from engine import spiff
 from engine.actor import Actor
 from engine.db import Base, make_engine
 from engine.deadlines import run_due_timers
+from engine.definitions import SourceFile, forget_cached_database, latest_runnable, pinned_form
+from engine.deploy import deploy
 from engine.errors import EngineError, NotFoundError, TaskDataError
 from engine.execution import complete_task, start_case, start_process
 from engine.form_data import Leaning, answers, options, reanswer
@@ -37,7 +39,6 @@ from engine.invariants import current_invariants, find_violations
 from engine.levels import current_levels
 from engine.models import Agency, AgencyKind, Case, DueTimer, OpenTask, Territory
 from engine.persistence import lock_case, task_form
-from engine.registry import SourceFile, deploy, forget_cached_database, latest_runnable, pinned_form
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # a Monday morning: every history's day 0
 ENTRY = "intake"  # the process a detection starts

@@ -20,12 +20,13 @@ from sqlalchemy.orm import Session
 
 from engine import sandbox, spiff
 from engine.actor import Actor
+from engine.definitions import SourceFile, forget_cached_definitions, latest_runnable
+from engine.deploy import deploy
 from engine.errors import EngineError, TaskDataError
 from engine.execution import complete_task, fire_timer, open_case, start_process
 from engine.forms import FormDefinition
 from engine.models import Agency, Case, Definition, DueTimer, OpenTask, ProcessInstance, TaskEvent
 from engine.persistence import load_run, task_form
-from engine.registry import SourceFile, deploy, forget_cached_definitions, latest_runnable
 
 MAX_STEPS = 200  # a scenario is a handful of steps; this bounds a runaway one
 

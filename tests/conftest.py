@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.actor import Actor
 from engine.clock import FakeClock
 from engine.db import Base, make_engine
+from engine.definitions import forget_cached_definitions
 from engine.models import Agency, AgencyKind, Territory, UserAccount
 from engine.models.agency import DEFAULT_KINDS
-from engine.registry import forget_cached_definitions
 
 PG_ADMIN_DSN = os.environ.get("COORDINA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

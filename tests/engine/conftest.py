@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy.orm import Session
 
 from engine.clock import FakeClock
+from engine.definitions import SourceFile, read_directory
+from engine.deploy import DeployResult, deploy
 from engine.forms import FormDefinition, load_catalog
-from engine.registry import DeployResult, SourceFile, deploy, read_directory
 
 HERE = Path(__file__).parent
 BPMN_DIR = HERE / "bpmn"

@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine import deadlines
 from engine.clock import FakeClock
 from engine.deadlines import run_escalations
+from engine.definitions import SourceFile
+from engine.deploy import deploy
 from engine.escalation import (
     LEVEL_AGENCY,
     LEVEL_COORDINATOR,
@@ -23,7 +25,6 @@ from engine.escalation import (
 from engine.execution import claim_task, complete_task, start_case
 from engine.forms import FormDefinition
 from engine.models import Notification, OpenTask, TaskEvent, UserAccount
-from engine.registry import SourceFile, deploy
 from tests.conftest import World
 from tests.engine.conftest import with_forms
 

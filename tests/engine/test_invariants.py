@@ -13,11 +13,12 @@ from sqlalchemy.orm import Session
 
 from engine.actor import Actor
 from engine.clock import FakeClock
+from engine.definitions import SourceFile, definition_kind, read_directory
+from engine.deploy import deploy, validate
 from engine.errors import DefinitionError
 from engine.execution import complete_task, open_case, start_case
 from engine.invariants import Violation, current_invariants, find_violations, parse_invariants, repair
 from engine.models import Case, Definition, OpenTask, ProcessInstance, TaskEvent
-from engine.registry import SourceFile, definition_kind, deploy, read_directory, validate
 from tests.conftest import World
 from tests.engine.conftest import BPMN_DIR, FORMS_DIR
 

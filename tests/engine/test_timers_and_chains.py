@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import FakeClock
 from engine.deadlines import run_due_timers
+from engine.deploy import deploy
 from engine.execution import complete_task, start_case, start_process
 from engine.forms import FormDefinition
 from engine.models import Case, DueTimer, OpenTask, ProcessInstance, TaskEvent
-from engine.registry import deploy
 from tests.conftest import World
 from tests.engine.conftest import source, with_forms
 

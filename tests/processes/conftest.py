@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 from engine.actor import Actor
 from engine.clock import FakeClock
 from engine.deadlines import run_due_timers
+from engine.definitions import read_directory
+from engine.deploy import deploy
 from engine.execution import complete_task, start_case, start_process
 from engine.forms import FormDefinition, load_catalog
 from engine.models import Case, OpenTask, ProcessInstance, TaskEvent
-from engine.registry import deploy, read_directory
 from tests.conftest import World
 
 ROOT = Path(__file__).resolve().parents[2]

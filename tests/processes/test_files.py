@@ -11,8 +11,9 @@ import pytest
 from lxml import etree
 from sqlalchemy.orm import Session
 
+from engine.definitions import SourceFile, read_directory
+from engine.deploy import validate
 from engine.forms import load_catalog
-from engine.registry import SourceFile, read_directory, validate
 from tests.conftest import World, unavailable
 from tests.processes.conftest import FORMS, PROCESSES, ROOT
 from tools import bpmn_layout, process_docs

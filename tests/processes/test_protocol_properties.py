@@ -23,13 +23,13 @@ from sqlalchemy import func, select
 from engine import spiff
 from engine.actor import Actor
 from engine.deadlines import run_due_timers
+from engine.definitions import latest_runnable, pinned_form
 from engine.errors import TaskDataError
 from engine.execution import complete_task, start_case, start_process
 from engine.form_data import Leaning, answers, reanswer
 from engine.forms import FormDefinition
 from engine.models import Case, DueTimer, OpenTask
 from engine.persistence import task_form
-from engine.registry import latest_runnable, pinned_form
 from engine.simulation import DEFAULT_LEVELS, ENTRY, Checker, incident_processes, invariant_checker
 from tests.processes.conftest import Protocol
 

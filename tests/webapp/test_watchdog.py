@@ -15,11 +15,11 @@ from benchmarks import watchdog_bench
 from benchmarks.engine_bench import postgres_available
 from engine.actor import Actor
 from engine.clock import FakeClock
+from engine.deploy import deploy
 from engine.execution import complete_task, open_case, start_case
 from engine.invariants import current_invariants
 from engine.models import Case, Notification, OpenTask, OpenViolation, ProcessInstance, TaskEvent
 from engine.persistence import record
-from engine.registry import deploy
 from engine.watchdog import REPAIR_RETRY
 from tests.conftest import World, unavailable
 from tests.engine.test_invariants import invariants_file, protocol_files

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
+from engine.definitions import pinned_form, runnable
 from engine.models import Agency, Case, CaseParty, Definition, OpenTask, ProcessInstance, TaskEvent, UserAccount
 from engine.persistence import load_run
-from engine.registry import pinned_form, runnable
 from engine.spiff import start_properties
 from engine.timing import parse_when_or_none
 

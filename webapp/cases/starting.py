@@ -9,9 +9,9 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from engine import spiff
+from engine.definitions import latest_runnable, pinned_form
 from engine.errors import NotFoundError
 from engine.forms import FormDefinition
-from engine.registry import latest_runnable, pinned_form
 
 PARTY_FIELDS = ("name", "phone", "address")
 PARTIES = ("victim", "aggressor")

@@ -10,11 +10,11 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from engine import spiff
+from engine.definitions import filled_form, latest_runnable, pinned_form
 from engine.errors import EngineError, Problem
 from engine.forms import parse_form
 from engine.invariants import SUFFIX as INVARIANTS_SUFFIX
 from engine.levels import SHIPPED, current_levels, levels_json
-from engine.registry import filled_form, latest_runnable, pinned_form
 from engine.trial import example_data
 from webapp import form_html
 
