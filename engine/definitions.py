@@ -16,7 +16,8 @@ from engine.forms import FormDefinition, form_from_raw, with_choices
 from engine.invariants import SUFFIX as INVARIANTS_SUFFIX
 from engine.invariants import forget_cached_invariants
 from engine.levels import LEVELS_KIND, current_levels, forget_cached_scales
-from engine.models import Definition
+from engine.models import Definition, OpenTask, ProcessInstance
+from engine.properties import ProcessProperties
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 # What each kind of file holds: a BPMN file holds processes, a DMN file a decision, a JSON file a form.
@@ -119,7 +120,7 @@ def latest_ids(session: Session, kind: str) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class Runnable:
-    """What running a process version needs: its spec, each task's agency kind, the forms it pins."""
+    """What running a process version needs: its spec and properties, each task's agency kind, the forms it pins."""
 
     definition_id: int
     key: str
@@ -127,6 +128,7 @@ class Runnable:
     bundle: spiff.SpecBundle
     task_kinds: dict[str, str | None]
     form_ids: dict[str, int] = field(default_factory=dict)
+    properties: ProcessProperties = field(default_factory=ProcessProperties)
 
 
 def latest_runnable(session: Session, key: str) -> Runnable:
@@ -152,8 +154,9 @@ def runnable(session: Session, definition_id: int) -> Runnable:
     ).one_or_none()
     if row is None or row.spec is None:
         raise NotFoundError(f"process definition {definition_id} does not exist")
-    cached = Runnable(definition_id, row.key, row.version, spiff.spec_from_dict(row.spec), dict(row.task_kinds or {}),
-                      {str(k): int(v) for k, v in (row.form_ids or {}).items()})
+    bundle = spiff.spec_from_dict(row.spec)
+    cached = Runnable(definition_id, row.key, row.version, bundle, dict(row.task_kinds or {}),
+                      {str(k): int(v) for k, v in (row.form_ids or {}).items()}, spiff.process_properties(bundle))
     _RUNNABLE_CACHE[cache_key] = cached
     return cached
 
@@ -188,6 +191,24 @@ def pinned_form(session: Session, definition: Runnable, name: str | None) -> For
         latest = latest_definition(session, name, kind="form", required=False)
         return None if latest is None else filled_form(session, form_version(session, latest.id))
     return filled_form(session, form_version(session, definition_id))
+
+
+def start_form(session: Session, definition: Runnable) -> FormDefinition | None:
+    """Return the form of a process version's start event, the version it pinned (None if it has none)."""
+    return pinned_form(session, definition, definition.properties.start.form)
+
+
+def task_form(session: Session, task: OpenTask) -> FormDefinition | None:
+    """Return the version of a task's form that its process version pinned (None if it has no form)."""
+    definition_id = session.execute(
+        select(ProcessInstance.definition_id).where(ProcessInstance.id == task.instance_id)
+    ).scalar_one()
+    return pinned_form(session, runnable(session, definition_id), task.form)
+
+
+def process_track(session: Session, process_key: str) -> str | None:
+    """Return the track (line of work) the newest version of a process declares, if any."""
+    return latest_runnable(session, process_key).properties.start.track
 
 
 def filled_form(session: Session, form: FormDefinition) -> FormDefinition:

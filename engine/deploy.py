@@ -219,9 +219,7 @@ def deploy(
 
 def forms_used(parsed: spiff.ParsedProcess) -> set[str]:
     """Return the names of the forms a process's steps and start event show."""
-    names = {task.properties.get("form", "") for task in parsed.user_tasks}
-    names.add(spiff.start_properties(parsed.bundle).get("form", ""))
-    return {name for name in names if name}
+    return parsed.properties.forms()
 
 
 def deploy_files(

@@ -510,7 +510,7 @@ def process_tracks(session: Session) -> dict[str, str]:
     tracks = {}
     for definition_id in ids:
         process = runnable(session, definition_id)
-        track = spiff.start_properties(process.bundle).get("track", "").strip()
+        track = process.properties.start.track
         if track:
             tracks[process.key] = track
     return tracks

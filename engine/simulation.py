@@ -25,11 +25,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
-from engine import spiff
 from engine.actor import Actor
 from engine.db import Base, make_engine
 from engine.deadlines import run_due_timers
-from engine.definitions import SourceFile, forget_cached_database, latest_runnable, pinned_form
+from engine.definitions import SourceFile, forget_cached_database, latest_runnable, start_form, task_form
 from engine.deploy import deploy
 from engine.errors import EngineError, NotFoundError, TaskDataError
 from engine.execution import complete_task, start_case, start_process
@@ -38,7 +37,7 @@ from engine.forms import FormDefinition
 from engine.invariants import current_invariants, find_violations
 from engine.levels import current_levels
 from engine.models import Agency, AgencyKind, Case, DueTimer, OpenTask, Territory
-from engine.persistence import lock_case, task_form
+from engine.persistence import lock_case
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # a Monday morning: every history's day 0
 ENTRY = "intake"  # the process a detection starts
@@ -181,8 +180,8 @@ class Simulator:
     # --- Helpers ---------------------------------------------------------------------------------
     def _start_form(self, key: str) -> tuple[str, FormDefinition] | None:
         definition = latest_runnable(self.session, key)
-        name = spiff.start_properties(definition.bundle).get("form")
-        form = pinned_form(self.session, definition, name) if name else None
+        name = definition.properties.start.form
+        form = start_form(self.session, definition)
         return (name, form) if name and form else None
 
     def actor(self, kind: str | None) -> Actor:
@@ -204,8 +203,8 @@ def incident_processes(session: Session, entry_form: str | None) -> list[str]:
     for key in keys:
         if key == ENTRY:
             continue
-        properties = spiff.start_properties(latest_runnable(session, key).bundle)
-        if properties.get("form") and properties.get("form") != entry_form and "assignedAgency" not in properties:
+        start = latest_runnable(session, key).properties.start
+        if start.form and start.form != entry_form and start.assigned_agency is None:
             found.append(key)
     return found
 

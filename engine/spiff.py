@@ -32,6 +32,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from engine import sandbox
 from engine.errors import ExecutionError, Problem
+from engine.properties import ProcessProperties, read_properties
 from engine.xmlsafe import parse_xml
 
 SERIALIZER_VERSION = "1.5"
@@ -234,16 +235,16 @@ class ParsedProcess:
     called_decisions: set[str]
     called_processes: set[str]
     user_tasks: list[HumanTaskSpec]
+    properties: ProcessProperties  # of its start event and user tasks, read once here
 
 
 @dataclass(frozen=True)
 class HumanTaskSpec:
-    """What the model says about one user task."""
+    """A user task of the model: its element id, name and lane (its properties: `ProcessProperties`)."""
 
     element_id: str
     name: str
     lane: str | None
-    properties: dict[str, str]
 
 
 def _problem_from_validation(exc: ValidationException, default_file: str) -> Problem:
@@ -294,6 +295,7 @@ def parse_definitions(
             called_decisions=_called_decisions(bpmn[file_name]),
             called_processes=set(subs),
             user_tasks=list(_human_task_specs(spec, subs)),
+            properties=process_properties(SpecBundle(spec, subs)),
         )
     return processes, problems
 
@@ -330,12 +332,20 @@ class _DecisionTask:
         self.script_engine = SCRIPT_ENGINE
 
 
-def start_properties(bundle: SpecBundle) -> dict[str, str]:
-    """Return the extension properties of the process's start event (its form, what it replaces)."""
+def process_properties(bundle: SpecBundle) -> ProcessProperties:
+    """Read the extension properties of the process's start event and of every user task it runs."""
+    start: dict[str, str] = {}
     for task_spec in bundle.spec.task_specs.values():
         if type(task_spec).__name__ == "StartEvent":
-            return dict((getattr(task_spec, "extensions", None) or {}).get("properties", {}))
-    return {}
+            start = _raw_properties(task_spec)
+            break
+    manual = _manual_task_specs(bundle.spec, bundle.subprocess_specs)
+    steps = {task_spec.bpmn_id: _raw_properties(task_spec) for task_spec in manual}
+    return read_properties(start, steps)
+
+
+def _raw_properties(task_spec: Any) -> dict[str, str]:
+    return dict((getattr(task_spec, "extensions", None) or {}).get("properties", {}))
 
 
 def _called_decisions(tree: etree._ElementTree) -> set[str]:
@@ -345,21 +355,21 @@ def _called_decisions(tree: etree._ElementTree) -> set[str]:
     }
 
 
-def _human_task_specs(spec: Any, subs: Mapping[str, Any]) -> Iterator[HumanTaskSpec]:
+def _manual_task_specs(spec: Any, subs: Mapping[str, Any]) -> Iterator[Any]:
     for process_spec in [spec, *subs.values()]:
         for task_spec in process_spec.task_specs.values():
             if getattr(task_spec, "manual", False):
-                yield _human_spec(task_spec)
+                yield task_spec
+
+
+def _human_task_specs(spec: Any, subs: Mapping[str, Any]) -> Iterator[HumanTaskSpec]:
+    for task_spec in _manual_task_specs(spec, subs):
+        yield _human_spec(task_spec)
 
 
 def _human_spec(task_spec: Any) -> HumanTaskSpec:
-    extensions = getattr(task_spec, "extensions", None) or {}
-    return HumanTaskSpec(
-        element_id=task_spec.bpmn_id,
-        name=task_spec.bpmn_name or task_spec.bpmn_id,
-        lane=task_spec.lane,
-        properties=dict(extensions.get("properties", {})),
-    )
+    return HumanTaskSpec(element_id=task_spec.bpmn_id, name=task_spec.bpmn_name or task_spec.bpmn_id,
+                         lane=task_spec.lane)
 
 
 # --- Running ------------------------------------------------------------------------------------

@@ -24,10 +24,11 @@ from engine.actor import Actor
 from engine.clock import FakeClock
 from engine.deadlines import run_due_timers
 from engine.definitions import latest_forms
-from engine.execution import claim_task, complete_task, start_case, start_process
+from engine.execution import complete_task, start_case, start_process
 from engine.forms import FormDefinition
 from engine.models import Agency, Case, DueTimer, OpenTask, ProcessInstance, Territory, UserAccount, agency_territory
 from engine.persistence import load_run, lock_case
+from engine.tasks import claim_task
 from webapp.demo import TERRITORIES
 
 INTAKE, INCIDENT = "intake", "incident"

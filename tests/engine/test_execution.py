@@ -14,10 +14,11 @@ from engine.actor import Actor
 from engine.clock import FakeClock
 from engine.deploy import deploy
 from engine.errors import ConflictError, ExecutionError, NotFoundError, PermissionDeniedError, TaskDataError
-from engine.execution import assign_task, claim_task, complete_task, release_task, save_draft, start_case
+from engine.execution import complete_task, start_case
 from engine.forms import FormDefinition
 from engine.models import Agency, Case, CaseParty, OpenTask, ProcessInstance, TaskEvent
 from engine.persistence import load_run
+from engine.tasks import assign_task, claim_task, release_task, save_draft
 from tests.conftest import World
 from tests.engine.conftest import source, with_forms
 

@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 from engine.errors import TaskDataError
-from engine.execution import validated_data
-from engine.forms import FormCheck, FormDefinition, load_catalog, run_checks
+from engine.forms import FormCheck, FormDefinition, load_catalog, run_checks, validated_data
 from engine.levels import SHIPPED
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,11 +12,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine.actor import Actor
+from engine.cases import open_case
 from engine.clock import FakeClock
 from engine.definitions import SourceFile, definition_kind, read_directory
 from engine.deploy import deploy, validate
 from engine.errors import DefinitionError
-from engine.execution import complete_task, open_case, start_case
+from engine.execution import complete_task, start_case
 from engine.invariants import Violation, current_invariants, find_violations, parse_invariants, repair
 from engine.models import Case, Definition, OpenTask, ProcessInstance, TaskEvent
 from tests.conftest import World

@@ -112,7 +112,8 @@ def test_a_standard_modeller_reads_and_writes_the_file_without_losing_our_extens
     second = validate(session, files)
     assert [str(p) for p in second.problems] == []
     again = second.processes
-    assert again[name].user_tasks == original[name].user_tasks  # ids, names, lanes, form, due, ...
+    assert again[name].user_tasks == original[name].user_tasks  # ids, names, lanes
+    assert again[name].properties == original[name].properties  # form, due, track, ... of every step and the start
     assert again[name].called_decisions == original[name].called_decisions
 
 

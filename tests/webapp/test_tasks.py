@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine.execution import claim_task
 from engine.models import TaskEvent
+from engine.tasks import claim_task
 from tests.processes.conftest import risk_answers
 from tests.webapp.conftest import Site
 from webapp.extensions import db

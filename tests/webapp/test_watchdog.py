@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from benchmarks import watchdog_bench
 from benchmarks.engine_bench import postgres_available
 from engine.actor import Actor
+from engine.cases import open_case
 from engine.clock import FakeClock
 from engine.deploy import deploy
-from engine.execution import complete_task, open_case, start_case
+from engine.execution import complete_task, start_case
 from engine.invariants import current_invariants
 from engine.models import Case, Notification, OpenTask, OpenViolation, ProcessInstance, TaskEvent
 from engine.persistence import record

@@ -9,8 +9,7 @@ from typing import Any
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
-from engine import spiff
-from engine.definitions import filled_form, latest_runnable, pinned_form
+from engine.definitions import filled_form, latest_runnable, start_form
 from engine.errors import EngineError, Problem
 from engine.forms import parse_form
 from engine.invariants import SUFFIX as INVARIANTS_SUFFIX
@@ -88,7 +87,7 @@ def default_scenario(session: Session, process_key: str, now: datetime) -> dict[
         definition = latest_runnable(session, process_key)
     except EngineError:
         return {"case": case, "data": {}, "steps": [], "advance": "PT0S"}
-    form = pinned_form(session, definition, spiff.start_properties(definition.bundle).get("form"))
+    form = start_form(session, definition)
     if form is not None:
         data = example_data(form, now)
     return {"case": case, "data": data, "steps": [], "advance": "PT0S"}

@@ -10,11 +10,12 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from engine.definitions import task_form
 from engine.errors import ConflictError, EngineError, NotFoundError, PermissionDeniedError, TaskDataError
-from engine.execution import claim_task, complete_task, may_work_on, release_task, save_draft
+from engine.execution import complete_task
 from engine.forms import FormDefinition
 from engine.models import Case, OpenTask
-from engine.persistence import task_form
+from engine.tasks import can_act_on, claim_task, release_task, save_draft
 from webapp import clock, form_html
 from webapp.audit import audit, audit_now
 from webapp.cases.queries import summary, timeline
@@ -85,12 +86,12 @@ def complete(task_id: int) -> ResponseReturnValue:
     data = form_html.parse(form, request.form) if (form := _form_of(task)) else {}
     try:
         complete_task(db.session(), task_id, data, expected_version=_version(), now=clock.now(),
-                      actor=current_user.actor)
+                      actor=current_user.actor, form=form)
     except TaskDataError as exc:
         db.session.rollback()
         audit(db.session(), "task.complete", case_id=case_id, object_type="task", object_id=task_id, outcome="failed",
               detail={"fields": sorted(exc.errors)})
-        return _page(_task_or_404(task_id, "task.complete"), values=data, errors=exc.errors, status=422)
+        return _page(_task_or_404(task_id, "task.complete"), form=form, values=data, errors=exc.errors, status=422)
     except EngineError as exc:
         return _refused(task_id, "task.complete", exc)
     return _done(task, "task.complete", _("Paso completado."), to=url_for("cases.show", case_id=case_id),
@@ -177,14 +178,17 @@ def _refused(task_id: int, action: str, exc: EngineError) -> ResponseReturnValue
 
 
 def _page(
-    task: OpenTask, *, values: Mapping[str, Any] | None = None, errors: Mapping[str, Sequence[str]] | None = None,
-    status: int = 200,
+    task: OpenTask, *, form: FormDefinition | None = None, values: Mapping[str, Any] | None = None,
+    errors: Mapping[str, Sequence[str]] | None = None, status: int = 200,
 ) -> ResponseReturnValue:
-    """Render the task page: form, case context and step data; then audit the read and commit."""
+    """Render the task page: form, case context and step data; then audit the read and commit.
+
+    `form` is the task's form when the caller resolved it already (a refused completion).
+    """
     now = clock.now()
     case = db.session.get(Case, task.case_id)
     assert case is not None  # foreign key
-    form = _form_of(task)
+    form = form or _form_of(task)
     context = summary(db.session(), case, now)
     values = dict(values if values is not None else (task.draft or {}))
     messages = form_html.messages(form, errors, values) if form and errors else {}
@@ -199,7 +203,7 @@ def _page(
         option_labels={o.value: o.label for f in fields for o in f.options},
         history=timeline(db.session(), case.id, limit=HISTORY_LIMIT), step_data=step_data(db.session(), task, form),
         others=[s for s in context.open_steps if s.agency_id != current_user.agency_id],
-        can_work=may_work_on(task, current_user.actor),
+        can_work=can_act_on(task, current_user.actor),
     )
     audit(db.session(), "task.read", case_id=case.id, object_type="task", object_id=task.id)
     db.session.commit()  # the page is shown only once its read is on record
