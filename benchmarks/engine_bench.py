@@ -49,7 +49,10 @@ from engine.actor import Actor
 from engine.clock import FakeClock
 from engine.db import Base, make_engine
 from engine.deadlines import run_due_timers
+from engine.definitions import read_directory, runnable
+from engine.deploy import deploy
 from engine.execution import complete_task, start_case
+from engine.forms import FormDefinition, load_catalog
 from engine.models import (
     Agency,
     AgencyKind,
@@ -61,8 +64,6 @@ from engine.models import (
     UserAccount,
 )
 from engine.models.agency import DEFAULT_KINDS
-from engine.registry import deploy, read_directory, runnable
-from forms import FormDefinition, load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 BPMN_DIR = ROOT / "tests" / "engine" / "bpmn"

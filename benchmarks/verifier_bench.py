@@ -16,8 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from engine.definitions import read_directory
 from engine.models.agency import DEFAULT_KINDS
-from engine.registry import read_directory
 from engine.simulation import World
 from engine.verifier import Settings, summary, verify
 

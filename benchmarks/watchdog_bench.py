@@ -31,10 +31,11 @@ from benchmarks.board_bench import NOW, build, population, timed
 from benchmarks.engine_bench import postgres_available, postgres_database
 from engine.clock import FakeClock
 from engine.db import Base
+from engine.definitions import read_directory
+from engine.deploy import deploy
 from engine.invariants import current_invariants
 from engine.models import AgencyKind, Case, Territory
 from engine.models.agency import DEFAULT_KINDS
-from engine.registry import deploy, read_directory
 from engine.violations import find_violations
 from engine.watchdog import current_violations
 from webapp import create_app

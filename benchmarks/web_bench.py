@@ -31,11 +31,12 @@ from sqlalchemy.orm import Session
 
 from engine.actor import Actor
 from engine.db import Base
+from engine.definitions import read_directory
+from engine.deploy import deploy
 from engine.execution import start_case
 from engine.levels import SHIPPED
 from engine.models import Agency, AgencyKind, Case, OpenTask, Territory, UserAccount
 from engine.models.agency import DEFAULT_KINDS
-from engine.registry import deploy, read_directory
 from webapp import create_app
 from webapp.auth.passwords import hash_password
 from webapp.extensions import db

@@ -18,24 +18,21 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.db import is_postgresql
-from engine.errors import ConflictError, DefinitionError, NotFoundError, Problem
-from engine.models import Definition, DefinitionDraft
-from engine.persistence import check_version
-from engine.registry import (
+from engine.definitions import (
     BPMN_NS,
     KIND_OF_COMPOUND_SUFFIX,
     ORIGIN_DESIGNER,
     ORIGIN_UPLOAD,
     XML_KINDS,
-    DeployResult,
     SourceFile,
-    Validation,
     definition_kind,
-    deploy,
     latest_definition,
     latest_of_file,
-    validate,
 )
+from engine.deploy import DeployResult, Validation, deploy, validate
+from engine.errors import ConflictError, DefinitionError, NotFoundError, Problem
+from engine.models import Definition, DefinitionDraft
+from engine.persistence import check_version
 from engine.validation import DMN_NAMESPACES
 from engine.xmlsafe import MAX_XML_BYTES, parse_xml
 

@@ -16,6 +16,13 @@ from typing import Any
 
 from engine import sandbox
 from engine.models import OpenTask
+from engine.properties import (
+    ESCALATE_AGENCY_AFTER,
+    ESCALATE_COORDINATOR_AFTER,
+    ESCALATE_SUPERVISOR_AFTER,
+    REMINDER_BEFORE,
+    StepProperties,
+)
 from engine.timing import resolve_when
 
 # Levels a task reaches, in order; stage names are the notification kinds and the history's "level".
@@ -39,7 +46,7 @@ class EscalationPlan:
 
 
 def plan_escalation(
-    properties: Mapping[str, str], data: Mapping[str, Any], now: datetime, region: str | None,
+    step: StepProperties, data: Mapping[str, Any], now: datetime, region: str | None,
     due_at: datetime | None,
 ) -> EscalationPlan | None:
     """Read a task's reminderBefore and escalate*After properties; None for a task without deadline.
@@ -51,8 +58,7 @@ def plan_escalation(
         return None
     clock = {"now": lambda: now}
 
-    def period(name: str) -> timedelta | None:
-        expression = properties.get(name, "").strip()
+    def period(name: str, expression: str) -> timedelta | None:
         if not expression:
             return None
         value = sandbox.evaluate(expression, data, clock)
@@ -60,13 +66,13 @@ def plan_escalation(
             return None
         return max(timedelta(0), resolve_when(value, due_at, region, name) - due_at)
 
-    agency = period("escalateAgencyAfter")
+    agency = period(ESCALATE_AGENCY_AFTER, step.escalate_agency_after)
     agency = DEFAULT_AGENCY_AFTER if agency is None else agency
-    supervisor = period("escalateSupervisorAfter")
+    supervisor = period(ESCALATE_SUPERVISOR_AFTER, step.escalate_supervisor_after)
     supervisor = max(agency, DEFAULT_SUPERVISOR_AFTER if supervisor is None else supervisor)
-    coordinator = period("escalateCoordinatorAfter")
+    coordinator = period(ESCALATE_COORDINATOR_AFTER, step.escalate_coordinator_after)
     coordinator = max(supervisor, DEFAULT_COORDINATOR_AFTER if coordinator is None else coordinator)
-    return EscalationPlan(period("reminderBefore") or None, agency, supervisor, coordinator)
+    return EscalationPlan(period(REMINDER_BEFORE, step.reminder_before) or None, agency, supervisor, coordinator)
 
 
 def schedule_escalation(task: OpenTask, plan: EscalationPlan | None) -> None:

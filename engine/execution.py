@@ -1,7 +1,8 @@
-"""Engine operations: open cases, start instances, complete/claim/assign tasks, fire timers.
+"""Engine operations that run workflows: start cases and processes, complete tasks, fire timers.
 
 Each function works inside the caller's transaction and only flushes; the caller (a view, a CLI
-command, a test) commits once or rolls back, so every operation is all or nothing.
+command, a test) commits once or rolls back, so every operation is all or nothing. Opening a case
+is in `engine.cases`; claiming, releasing, assigning and drafts in `engine.tasks`.
 """
 
 from __future__ import annotations
@@ -11,27 +12,17 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from engine import spiff
 from engine.actor import Actor
-from engine.db import is_postgresql
-from engine.errors import ConflictError, ExecutionError, NotFoundError, PermissionDeniedError, TaskDataError
+from engine.cases import open_case
+from engine.definitions import Runnable, latest_runnable, pinned_form, process_track, start_form
+from engine.errors import ConflictError, ExecutionError, PermissionDeniedError
+from engine.forms import FormDefinition, validated_data
 from engine.history import record
 from engine.levels import current_levels
-from engine.models import (
-    Case,
-    CaseParty,
-    DueTimer,
-    OpenTask,
-    ProcessInstance,
-    ReferenceCounter,
-    TaskEvent,
-    Territory,
-    UserAccount,
-)
+from engine.models import Case, DueTimer, OpenTask, ProcessInstance, Territory
 from engine.persistence import (
     check_version,
     load_run,
@@ -42,51 +33,13 @@ from engine.persistence import (
     sync_tasks,
     sync_timers,
 )
-from engine.registry import Runnable, latest_runnable, pinned_form
+from engine.tasks import can_act_on, lock_task, of_agency
 from engine.timing import resolve_when
-from forms import FormDefinition, run_checks, validate_data
 
-REFERENCE_PREFIX = "VG"
 # Outcome keys a finishing process may set to decide what the case does next.
 NEXT_PROCESS, START_AFTER, NEXT_DATA = "next_process", "start_after", "next_data"
 CASE_COLUMNS = ("status", "risk_level")
 LEVEL_CHANGED = "level_changed"
-
-
-# --- Cases --------------------------------------------------------------------------------------
-def next_reference(session: Session, now: datetime) -> str:
-    """Hand out the next case reference of the year (VG-2026-000123), safely under concurrency."""
-    year = now.year
-    insert = pg_insert if is_postgresql(session) else sqlite_insert
-    session.execute(insert(ReferenceCounter).values(year=year, last=0).on_conflict_do_nothing())
-    number = session.execute(
-        update(ReferenceCounter)
-        .where(ReferenceCounter.year == year)
-        .values(last=ReferenceCounter.last + 1)
-        .returning(ReferenceCounter.last)
-    ).scalar_one()
-    return f"{REFERENCE_PREFIX}-{year}-{number:06d}"
-
-
-def open_case(
-    session: Session, *, territory_id: int, now: datetime, actor: Actor,
-    victim: Mapping[str, Any] | None = None, aggressor: Mapping[str, Any] | None = None,
-    facts: Mapping[str, Any] | None = None,
-) -> Case:
-    """Create a case for a territory, with the identifying data of victim and aggressor kept apart."""
-    if session.get(Territory, territory_id) is None:
-        raise NotFoundError(f"territory {territory_id} does not exist")
-    case = Case(
-        reference=next_reference(session, now), territory_id=territory_id, status="active",
-        facts=dict(facts or {}), created_at=now, updated_at=now, version=1,
-    )
-    session.add(case)
-    session.flush()
-    for role, identity in (("victim", victim), ("aggressor", aggressor)):
-        if identity is not None:
-            session.add(CaseParty(case_id=case.id, role=role, identity=dict(identity)))
-    record(session, case, "case_opened", now, actor)
-    return case
 
 
 def start_case(
@@ -125,18 +78,16 @@ def start_process(
     """
     definition = latest_runnable(session, process_key)
     context = case_context(case)
-    start = spiff.start_properties(definition.bundle)
-    form_name = start.get("form")
-    form = pinned_form(session, definition, form_name) if form_name else None
+    start = definition.properties.start
+    form = start_form(session, definition)
     if check_form:
-        data = validated_data(form, form_name, data, context, f"the start of {process_key}",
+        data = validated_data(form, start.form, data, context, f"the start of {process_key}",
                               helpers=current_levels(session).helpers())
-    track = (start.get("track") or "").strip() or None
+    track = start.track
     reason = f"replaced by {process_key}"
     if track is not None:
         cancel_track(session, case, track, now=now, actor=actor, reason=reason)
-    declared = [key.strip() for key in start.get("replaces", "").split(",") if key.strip()]
-    for key in dict.fromkeys([*replaces, *declared]):
+    for key in dict.fromkeys([*replaces, *start.replaces]):
         cancel_processes(session, case, key, now=now, actor=actor, reason=reason)
     run = spiff.Run.start(definition.bundle, {**context, **data}, now)
     instance = ProcessInstance(
@@ -151,15 +102,9 @@ def start_process(
         fields = form.schema.get("properties", {})
         submitted = {key: value for key, value in data.items() if key in fields}
         event = record(session, case, "form_submitted", now, actor, instance=instance, data=submitted)
-        event.element_id, event.name = spiff.start_event_id(definition.bundle), form.title or form_name
+        event.element_id, event.name = spiff.start_event_id(definition.bundle), form.title or start.form
     _after_step(session, case, instance, run, definition, now, actor)
     return instance
-
-
-def process_track(session: Session, process_key: str) -> str | None:
-    """Return the track (line of work) the newest version of a process declares, if any."""
-    track = spiff.start_properties(latest_runnable(session, process_key).bundle).get("track", "").strip()
-    return track or None
 
 
 def cancel_track(
@@ -237,51 +182,29 @@ def track_running(session: Session, case: Case, track: str) -> bool:
     )
 
 
-# --- Tasks --------------------------------------------------------------------------------------
-def _lock_task(session: Session, task_id: int) -> OpenTask:
-    query = select(OpenTask).where(OpenTask.id == task_id)
-    if is_postgresql(session):
-        query = query.with_for_update()
-    task = session.execute(query).scalar_one_or_none()
-    if task is None:
-        closed = session.execute(
-            select(TaskEvent.action).where(
-                TaskEvent.task_id == task_id, TaskEvent.action.in_(("completed", "cancelled"))
-            ).limit(1)
-        ).scalar_one_or_none()
-        if closed is not None:
-            raise ConflictError(f"the task was {closed} meanwhile")
-        raise NotFoundError(f"task {task_id} does not exist")
-    return task
-
-
-def may_work_on(task: OpenTask, actor: Actor) -> bool:
-    """Tell whether the actor's agency owns the task (and it is not claimed by someone else)."""
-    if actor.agency_id is None or task.agency_id != actor.agency_id:
-        return False
-    return task.assignee_id in (None, actor.user_id)
-
-
 def complete_task(
     session: Session, task_id: int, data: Mapping[str, Any], *, expected_version: int, now: datetime,
-    actor: Actor,
+    actor: Actor, form: FormDefinition | None = None,
 ) -> ProcessInstance:
     """Complete an open task with form data and run the workflow on; refuse stale versions.
 
-    The data must pass the version of the task's form that its process version pinned.
+    The data must pass the version of the task's form that its process version pinned. A caller that
+    resolved that form already (`engine.definitions.task_form`, to read what was posted) passes it as
+    `form`, so that one completion resolves it once.
     """
-    task = _lock_task(session, task_id)
-    if actor.agency_id is None or task.agency_id != actor.agency_id:  # first: a stranger learns nothing more
+    task = lock_task(session, task_id)
+    if not of_agency(task, actor):  # first: a stranger learns nothing more
         raise PermissionDeniedError("this task belongs to another agency")
     check_version(task.version, expected_version, "the task")
-    if not may_work_on(task, actor):
+    if not can_act_on(task, actor):
         raise PermissionDeniedError("this task is claimed by someone else")
     instance = lock_instance(session, task.instance_id)
     if instance is None or instance.status != "running":
         raise ConflictError("the process of this task is no longer running")
     case = lock_case(session, task.case_id)
     run, definition = load_run(session, instance)
-    form = pinned_form(session, definition, task.form)
+    if form is None:
+        form = pinned_form(session, definition, task.form)
     submitted = validated_data(form, task.form, data, run.task_data(task.task_guid), task.element_id,
                                helpers=current_levels(session).helpers())
     run.complete(task.task_guid, submitted, now)
@@ -289,95 +212,6 @@ def complete_task(
     _after_step(session, case, instance, run, definition, now, actor, done_guid=task.task_guid,
                 step_event=lambda: record(session, case, "completed", now, actor, task=task, data=submitted))
     return instance
-
-
-def validated_data(
-    form: FormDefinition | None, form_name: str | None, data: Mapping[str, Any], context: Mapping[str, Any],
-    where: str, *, helpers: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Accept only fields the form declares, valid for its schema and its cross-field checks."""
-    if form is None:
-        raise ExecutionError(f"the form {form_name!r} of {where} is not available")
-    fields = form.schema.get("properties", {})
-    unknown = sorted(set(data) - set(fields))
-    errors: dict[str, list[str]] = {name: ["unknown field"] for name in unknown}
-    errors.update(validate_data(form, data))
-    # An optional field left out takes the default its form declares: the process reads every field.
-    completed = {**{name: prop["default"] for name, prop in fields.items()
-                    if isinstance(prop, Mapping) and "default" in prop}, **data}
-    if not errors:
-        errors.update(run_checks(form, completed, context, helpers))
-    if errors:
-        raise TaskDataError(errors)
-    return completed
-
-
-def claim_task(
-    session: Session, task_id: int, *, now: datetime, actor: Actor, expected_version: int | None = None
-) -> OpenTask:
-    """Take an unclaimed task of one's own agency."""
-    task = _lock_task(session, task_id)
-    check_version(task.version, expected_version, "the task")
-    if actor.agency_id is None or task.agency_id != actor.agency_id:
-        raise PermissionDeniedError("only members of the task's agency can claim it")
-    if task.assignee_id not in (None, actor.user_id):
-        raise ConflictError("the task is already claimed by someone else")
-    return _set_assignee(session, task, actor.user_id, "claimed", now, actor)
-
-
-def release_task(
-    session: Session, task_id: int, *, now: datetime, actor: Actor, expected_version: int | None = None
-) -> OpenTask:
-    """Give a claimed task back to the agency queue (its assignee or a supervisor)."""
-    task = _lock_task(session, task_id)
-    check_version(task.version, expected_version, "the task")
-    own = task.assignee_id is not None and task.assignee_id == actor.user_id
-    supervising = actor.has_role("supervisor") and actor.agency_id == task.agency_id
-    if not (own or supervising):
-        raise PermissionDeniedError("only the assignee or a supervisor of the agency can release it")
-    return _set_assignee(session, task, None, "released", now, actor)
-
-
-def assign_task(
-    session: Session, task_id: int, assignee_id: int, *, now: datetime, actor: Actor,
-    expected_version: int | None = None,
-) -> OpenTask:
-    """Assign a task to a named member of its agency (supervisors only)."""
-    task = _lock_task(session, task_id)
-    check_version(task.version, expected_version, "the task")
-    if not actor.has_role("supervisor") or actor.agency_id != task.agency_id:
-        raise PermissionDeniedError("only a supervisor of the task's agency can assign it")
-    member = session.get(UserAccount, assignee_id)
-    if member is None or not member.active or member.agency_id != task.agency_id:
-        raise PermissionDeniedError("the assignee must be an active member of the task's agency")
-    return _set_assignee(session, task, member.id, "assigned", now, actor)
-
-
-def _set_assignee(
-    session: Session, task: OpenTask, assignee_id: int | None, action: str, now: datetime, actor: Actor
-) -> OpenTask:
-    task.assignee_id = assignee_id
-    task.version += 1
-    case = session.get(Case, task.case_id)
-    assert case is not None  # foreign key
-    record(session, case, action, now, actor, task=task, data={"assignee_id": assignee_id})
-    session.flush()
-    return task
-
-
-def save_draft(
-    session: Session, task_id: int, data: Mapping[str, Any], *, expected_version: int, now: datetime,
-    actor: Actor,
-) -> OpenTask:
-    """Keep unfinished form data on the task without completing it."""
-    task = _lock_task(session, task_id)
-    check_version(task.version, expected_version, "the task")
-    if not may_work_on(task, actor):
-        raise PermissionDeniedError("this task belongs to another agency or is claimed by someone else")
-    task.draft = dict(data)
-    task.version += 1
-    session.flush()
-    return task
 
 
 # --- Timers -------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from forms import FormDefinition
+from engine.forms import FormDefinition
 
 CHECKLIST = 8  # a form with this many yes/no fields is a list of indicators (a risk assessment)
 

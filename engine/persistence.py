@@ -15,21 +15,17 @@ from engine import spiff
 from engine.actor import Actor
 from engine.assignment import chosen_agency, resolve_agencies
 from engine.db import is_postgresql
+from engine.definitions import Runnable, runnable
 from engine.errors import ConflictError, NotFoundError
 from engine.escalation import plan_escalation, schedule_escalation
 from engine.history import record
 from engine.levels import current_levels
 from engine.models import Case, DueTimer, OpenTask, ProcessInstance
-from engine.registry import Runnable, pinned_form, runnable
 from engine.timing import task_timing
-from forms import FormDefinition
 
 # Bulk deletes learn which rows went from RETURNING: the default ("evaluate") would test the criteria
 # against every object in the session, which in a timer pass of 1,000 timers makes the pass quadratic.
 _BY_RETURNING = {"synchronize_session": "fetch"}
-# A user task with this property goes to the agency its expression names (an agency id in the task's
-# data), not to its lane's kind: the agency chosen at a Mesa meeting for an agreement.
-ASSIGNED_AGENCY = "assignedAgency"
 
 
 def lock_instance(session: Session, instance_id: int, *, skip_locked: bool = False) -> ProcessInstance | None:
@@ -60,14 +56,6 @@ def load_run(session: Session, instance: ProcessInstance) -> tuple[spiff.Run, Ru
     if instance.status != "running":
         raise ConflictError(f"the process is {instance.status}: its workflow state is not kept")
     return spiff.Run.load(definition.bundle, instance.state), definition
-
-
-def task_form(session: Session, task: OpenTask) -> FormDefinition | None:
-    """Return the version of a task's form that its process version pinned (None if it has no form)."""
-    definition_id = session.execute(
-        select(ProcessInstance.definition_id).where(ProcessInstance.id == task.instance_id)
-    ).scalar_one()
-    return pinned_form(session, runnable(session, definition_id), task.form)
 
 
 def save_run(instance: ProcessInstance, run: spiff.Run) -> None:
@@ -102,22 +90,22 @@ def sync_tasks(
     rank = current_levels(session).rank(case.risk_level)
     created = []
     for task in fresh:
-        timing = task_timing(task.spec.properties, task.data, now, region, task.boundary_timer_at)
+        step = definition.properties.step(task.spec.element_id)
+        timing = task_timing(step, task.data, now, region, task.boundary_timer_at)
         kind = kind_of[task.guid]
         agency_id = agencies.get(kind) if kind else None
-        if task.spec.properties.get(ASSIGNED_AGENCY):
-            agency_id, kind = chosen_agency(session, task.spec.properties[ASSIGNED_AGENCY], task.data,
+        if step.assigned_agency:  # the agency chosen at a Mesa meeting (an agreement), not the lane's kind
+            agency_id, kind = chosen_agency(session, step.assigned_agency, task.data,
                                             case.territory_id, task.spec.element_id)
         row = OpenTask(
             case_id=case.id, territory_id=case.territory_id, instance_id=instance.id, task_guid=task.guid,
             element_id=task.spec.element_id, name=task.spec.name, lane=task.spec.lane,
             agency_kind=kind, agency_id=agency_id,
-            form=task.spec.properties.get("form"), created_at=now,
-            needs_identity=task.spec.properties.get("needsIdentity", "").strip().lower() == "true",
+            form=step.form, created_at=now, needs_identity=step.needs_identity,
             visible_from=timing.visible_from, due_at=timing.due_at, priority=timing.priority, version=1,
             risk_rank=rank,
         )
-        schedule_escalation(row, plan_escalation(task.spec.properties, task.data, now, region, timing.due_at))
+        schedule_escalation(row, plan_escalation(step, task.data, now, region, timing.due_at))
         session.add(row)
         created.append(row)
     session.flush()  # the new rows get their ids; the caller records their creation

@@ -17,13 +17,13 @@ from sqlalchemy import func, select
 
 from engine.actor import Actor
 from engine.deadlines import run_due_timers
+from engine.definitions import latest_runnable, task_form
 from engine.errors import EngineError, TaskDataError
 from engine.execution import complete_task, start_case, start_process
 from engine.form_data import Leaning, answers, options, reanswer
+from engine.forms import FormDefinition
 from engine.models import Case, DueTimer, OpenTask
-from engine.persistence import lock_case, task_form
-from engine.registry import latest_runnable
-from forms import FormDefinition
+from engine.persistence import lock_case
 
 if TYPE_CHECKING:
     from engine.simulation import Simulator

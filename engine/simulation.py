@@ -24,18 +24,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
-from engine import spiff
 from engine.actor import Actor
 from engine.db import Base, make_engine
+from engine.definitions import SourceFile, forget_cached_database, latest_runnable, start_form
+from engine.deploy import deploy
 from engine.errors import NotFoundError
 from engine.form_data import Leaning
+from engine.forms import FormDefinition
 from engine.invariants import current_invariants
 from engine.levels import current_levels
 from engine.models import Agency, AgencyKind, Territory
-from engine.registry import SourceFile, deploy, forget_cached_database, latest_runnable, pinned_form
 from engine.simulated_history import ENTRY, START, Breach, Event, HistoryPlay, HistoryResult
 from engine.violations import find_violations
-from forms import FormDefinition
 
 DEFAULT_LEVELS = ("no_apreciado", "bajo", "medio", "alto", "extremo")
 
@@ -132,8 +132,8 @@ class Simulator:
     def start_form(self, key: str) -> tuple[str, FormDefinition] | None:
         """Return a process's start form (name and pinned version), or None if it has none."""
         definition = latest_runnable(self.session, key)
-        name = spiff.start_properties(definition.bundle).get("form")
-        form = pinned_form(self.session, definition, name) if name else None
+        name = definition.properties.start.form
+        form = start_form(self.session, definition)
         return (name, form) if name and form else None
 
     def actor(self, kind: str | None) -> Actor:
@@ -155,8 +155,8 @@ def incident_processes(session: Session, entry_form: str | None) -> list[str]:
     for key in keys:
         if key == ENTRY:
             continue
-        properties = spiff.start_properties(latest_runnable(session, key).bundle)
-        if properties.get("form") and properties.get("form") != entry_form and "assignedAgency" not in properties:
+        start = latest_runnable(session, key).properties.start
+        if start.form and start.form != entry_form and start.assigned_agency is None:
             found.append(key)
     return found
 

@@ -10,6 +10,7 @@ from typing import Any
 from engine import durations, sandbox
 from engine.calendar import add_working_days
 from engine.errors import ExecutionError
+from engine.properties import DUE, VISIBLE_BEFORE, StepProperties
 
 
 @dataclass(frozen=True)
@@ -38,21 +39,21 @@ def resolve_when(value: Any, start: datetime, region: str | None, what: str) -> 
 
 
 def task_timing(
-    properties: Mapping[str, str], data: Mapping[str, Any], now: datetime, region: str | None,
+    step: StepProperties, data: Mapping[str, Any], now: datetime, region: str | None,
     boundary_timer_at: datetime | None,
 ) -> TaskTiming:
     """Compute a ready task's deadline from its `due` property or, failing that, its boundary timer."""
     clock = {"now": lambda: now}
     due_at = boundary_timer_at
-    if properties.get("due"):
-        due_at = resolve_when(sandbox.evaluate(properties["due"], data, clock), now, region, "due")
+    if step.due:
+        due_at = resolve_when(sandbox.evaluate(step.due, data, clock), now, region, DUE)
     visible_from = now
-    if due_at is not None and properties.get("visibleBefore"):
-        lead = sandbox.evaluate(properties["visibleBefore"], data, clock)
-        visible_from = max(now, due_at - (resolve_when(lead, now, region, "visibleBefore") - now))
+    if due_at is not None and step.visible_before:
+        lead = sandbox.evaluate(step.visible_before, data, clock)
+        visible_from = max(now, due_at - (resolve_when(lead, now, region, VISIBLE_BEFORE) - now))
     priority = 0
-    if properties.get("priority"):
-        priority = int(sandbox.evaluate(properties["priority"], data, clock))
+    if step.priority:
+        priority = int(sandbox.evaluate(step.priority, data, clock))
     return TaskTiming(due_at, visible_from, priority)
 
 

@@ -18,15 +18,17 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import durations, spiff
+from engine import durations
 from engine.actor import Actor
+from engine.cases import open_case
+from engine.definitions import SourceFile, forget_cached_definitions, latest_runnable, task_form
+from engine.deploy import deploy
 from engine.errors import EngineError, TaskDataError
-from engine.execution import complete_task, fire_timer, open_case, start_process
+from engine.execution import complete_task, fire_timer, start_process
+from engine.forms import FormDefinition
 from engine.history import how_tasks_closed
 from engine.models import Agency, Case, Definition, DueTimer, OpenTask, ProcessInstance
-from engine.persistence import load_run, task_form
-from engine.registry import SourceFile, deploy, forget_cached_definitions, latest_runnable
-from forms import FormDefinition
+from engine.persistence import load_run
 
 MAX_STEPS = 200  # a scenario is a handful of steps; this bounds a runaway one
 
@@ -127,12 +129,12 @@ class _Trial:
         self.case_id = case.id
         self.session.flush()
         try:
-            start_form = spiff.start_properties(latest_runnable(self.session, self.scenario.process_key).bundle)
+            start = latest_runnable(self.session, self.scenario.process_key).properties.start
         except EngineError as exc:
             self.report.problems.append(str(exc))
             return self.report
         if self._attempt(lambda: start_process(self.session, case, self.scenario.process_key, self.scenario.data,
-                                               now=self.now, actor=self.actor, check_form=bool(start_form.get("form"))),
+                                               now=self.now, actor=self.actor, check_form=bool(start.form)),
                          f"start {self.scenario.process_key}"):
             for step in self.scenario.steps[:MAX_STEPS]:
                 if not self._step(step):

@@ -19,7 +19,20 @@ from engine import durations, sandbox
 from engine.assignment import lane_kind
 from engine.dmn_check import check_decision_tables
 from engine.errors import Problem
-from forms import FormDefinition
+from engine.forms import FormDefinition
+from engine.properties import (
+    ASSIGNED_AGENCY,
+    DUE,
+    ESCALATE_AGENCY_AFTER,
+    ESCALATE_COORDINATOR_AFTER,
+    ESCALATE_SUPERVISOR_AFTER,
+    FORM,
+    NEEDS_IDENTITY,
+    PRIORITY,
+    REMINDER_BEFORE,
+    TRACK,
+    VISIBLE_BEFORE,
+)
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -29,8 +42,8 @@ DMN_NAMESPACES = frozenset({
     "https://www.omg.org/spec/DMN/20191111/MODEL/",
 })
 # Extension properties whose value is an expression giving a duration (or a date for `due`).
-DURATION_PROPERTIES = ("due", "visibleBefore", "reminderBefore", "escalateAgencyAfter",
-                       "escalateSupervisorAfter", "escalateCoordinatorAfter")
+DURATION_PROPERTIES = (DUE, VISIBLE_BEFORE, REMINDER_BEFORE, ESCALATE_AGENCY_AFTER, ESCALATE_SUPERVISOR_AFTER,
+                       ESCALATE_COORDINATOR_AFTER)
 HUMAN_TASK_TAGS = ("userTask", "manualTask")
 _NO_FORM = "no deployed or draft form has that name, or it is invalid"
 _UNQUOTED_ISO = re.compile(r"\A(R\d*/)?P(\d|T\d)[0-9A-Z.]*\Z")
@@ -70,7 +83,7 @@ def _check_bpmn(
             for task in process.iter(_bpmn(tag)):
                 yield from _check_human_task(name, task, lanes, forms, kinds)
         for start in process.iter(_bpmn("startEvent")):
-            form, form_line = _properties(start).get("form", ("", _line(start)))
+            form, form_line = _properties(start).get(FORM, ("", _line(start)))
             if form and form not in forms:
                 yield Problem(file=name, element_id=start.get("id"), line=form_line,
                               message=f"start form {form!r} does not exist ({_NO_FORM})")
@@ -91,7 +104,7 @@ _TRACK = re.compile(r"\A[a-z][a-z0-9_]{0,39}\Z")
 def _check_started_processes(name: str, tree: etree._ElementTree, process_ids: set[str | None]) -> Iterator[Problem]:
     """Refuse a start_process(...) or next_process naming a process that does not exist, and a bad track."""
     for start in tree.getroot().iter(_bpmn("startEvent")):
-        track, track_line = _properties(start).get("track", ("", None))
+        track, track_line = _properties(start).get(TRACK, ("", None))
         if track and not _TRACK.match(track):
             yield Problem(file=name, element_id=start.get("id"), line=track_line,
                           message=f"track {track!r} must be a lower-case name (letters, digits, _), at most 40")
@@ -141,16 +154,16 @@ def _check_human_task(
         yield Problem(file=name, element_id=task_id, line=line,
                       message="user task is outside any lane: put it in the lane of the agency that does it")
     props = _properties(task)
-    if task_id in lanes and "assignedAgency" not in props:
+    if task_id in lanes and ASSIGNED_AGENCY not in props:
         lane = lanes[task_id]
         if lane_kind(lane, kinds) is None:
             yield Problem(file=name, element_id=task_id, line=line,
                           message=f"lane {lane!r} names no known agency kind (known: {', '.join(sorted(kinds))})")
-    if "assignedAgency" in props:
+    if ASSIGNED_AGENCY in props:
         # The agency comes from the task's data (a Mesa agreement): its lane may name the role instead.
-        value, prop_line = props["assignedAgency"]
-        yield from _expression_problem(name, task_id, prop_line, value.strip(), "assignedAgency")
-    form, form_line = props.get("form", ("", line))
+        value, prop_line = props[ASSIGNED_AGENCY]
+        yield from _expression_problem(name, task_id, prop_line, value.strip(), ASSIGNED_AGENCY)
+    form, form_line = props.get(FORM, ("", line))
     if not form:
         yield Problem(file=name, element_id=task_id, line=line,
                       message="user task names no form (extension property 'form')")
@@ -161,12 +174,12 @@ def _check_human_task(
         if prop_name in props:
             value, prop_line = props[prop_name]
             yield from _check_duration_expression(name, task_id, prop_line, prop_name, value)
-    if "needsIdentity" in props and props["needsIdentity"][0].strip().lower() not in ("true", "false"):
-        yield Problem(file=name, element_id=task_id, line=props["needsIdentity"][1],
+    if NEEDS_IDENTITY in props and props[NEEDS_IDENTITY][0].strip().lower() not in ("true", "false"):
+        yield Problem(file=name, element_id=task_id, line=props[NEEDS_IDENTITY][1],
                       message="needsIdentity must be true or false")
-    if "priority" in props:
-        value, prop_line = props["priority"]
-        yield from _expression_problem(name, task_id, prop_line, value, "priority")
+    if PRIORITY in props:
+        value, prop_line = props[PRIORITY]
+        yield from _expression_problem(name, task_id, prop_line, value, PRIORITY)
 
 
 def _check_duration_expression(
@@ -181,7 +194,7 @@ def _check_duration_expression(
         try:
             durations.parse_duration(literal)
         except ValueError:
-            if what != "due" or not _is_iso_datetime(literal):
+            if what != DUE or not _is_iso_datetime(literal):
                 yield Problem(file=name, element_id=element_id, line=line,
                               message=f"{what} {literal!r} is not an ISO-8601 duration such as 'P7D' or 'PT72H'")
     elif literal is not None and not isinstance(literal, str):

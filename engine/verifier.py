@@ -20,8 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.assignment import known_kinds
+from engine.definitions import SourceFile, current_sources
 from engine.models import Territory
-from engine.registry import SourceFile, current_sources
 from engine.simulated_history import Breach, Event, HistoryResult
 from engine.simulation import CheckerFactory, Simulator, World, invariant_checker
 

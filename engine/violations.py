@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session
 
 from engine import spiff
 from engine.db import is_postgresql
+from engine.definitions import runnable
 from engine.durations import format_hours, parse_duration
 from engine.errors import ExecutionError, NotFoundError
 from engine.invariants import DECISION_PERIODS, Invariant
 from engine.models import Case, Definition, OpenTask, ProcessInstance, TaskEvent
-from engine.registry import runnable
 from engine.timing import parse_when_or_none
 
 
@@ -257,7 +257,7 @@ def process_tracks(session: Session) -> dict[str, str]:
     tracks = {}
     for definition_id in ids:
         process = runnable(session, definition_id)
-        track = spiff.start_properties(process.bundle).get("track", "").strip()
+        track = process.properties.start.track
         if track:
             tracks[process.key] = track
     return tracks

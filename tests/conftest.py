@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.actor import Actor
 from engine.clock import FakeClock
 from engine.db import Base, make_engine
+from engine.definitions import forget_cached_definitions
 from engine.models import Agency, AgencyKind, Territory, UserAccount
 from engine.models.agency import DEFAULT_KINDS
-from engine.registry import forget_cached_definitions
 from tests.support.environment import PG_ADMIN_DSN, pg_unavailable_reason, unavailable
 from tests.support.world import World
 

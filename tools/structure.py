@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("engine", "forms", "webapp", "tools", "benchmarks")
 PRODUCTION = ("engine", "webapp", "forms", "tools")
 LINE_LIMITED = ("engine", "webapp")
-ADAPTER_FREE = tuple(p for p in PACKAGES if p != "engine")
+# Production code other than the engine; benchmarks/ may import SpiffWorkflow bare (the floor they compare to).
+ADAPTER_FREE = tuple(p for p in PRODUCTION if p != "engine")
 MAX_COMMITS = 3
 MAX_LINES = 400
 BLOCK = 6

@@ -12,7 +12,6 @@ from typing import Any
 from flask import Flask
 from werkzeug.exceptions import HTTPException
 
-import forms
 from engine.db import configure_engine
 from engine.errors import EngineError
 from engine.localtime import LOCAL_TZ
@@ -77,7 +76,7 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     app.config.from_mapping(
         SQLALCHEMY_DATABASE_URI=default_database,
         PROCESSES_DIR=REPO_DIR / "processes",
-        FORMS_DIR=forms.FORMS_DIR,
+        FORMS_DIR=REPO_DIR / "forms",
         # Sessions: cookies only over HTTPS, never readable by scripts, not sent cross-site.
         SESSION_COOKIE_SECURE=os.environ.get("COORDINA_INSECURE_COOKIES") != "1",
         SESSION_COOKIE_HTTPONLY=True,

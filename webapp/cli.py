@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 
 from engine.actor import Actor
 from engine.clock import SystemClock
+from engine.definitions import SourceFile, read_directory
+from engine.deploy import deploy_files, validate
 from engine.errors import DefinitionError, Problem
-from engine.registry import SourceFile, deploy_files, read_directory, validate
 from engine.verifier import Settings, deployed_protocol, summary, verify, world_of
 from webapp import clock
 from webapp.demo.history import generate_history

@@ -16,9 +16,6 @@ MEETING_KINDS = ("ordinary", "extraordinary")
 MEETING_STATUSES = ("planned", "open", "closed")
 ATTENDANCE_STATUSES = ("present", "absent", "excused")
 TRANSFER_STATUSES = ("requested", "accepted", "rejected")
-# What the territory's resources directory lists; forms name these kinds in their `ui.resources` hint.
-RESOURCE_KINDS = ("hotline_016", "psychological_care", "equality_office", "atenpro", "shelter", "victim_office",
-                  "social_services", "legal_aid", "other")
 
 
 class Mesa(Base):

@@ -21,9 +21,10 @@ import pytest
 from sqlalchemy import select
 
 from engine.actor import Actor
+from engine.definitions import task_form
 from engine.execution import complete_task, start_case
 from engine.models import Agency, AuditEvent, Case, OpenTask, ProcessInstance, Territory, UserAccount, agency_territory
-from engine.persistence import load_run, task_form
+from engine.persistence import load_run
 from tests.support.browser import ARTIFACTS, live_app, sign_in
 from tests.support.protocol import COMPLAINT, detection, risk_answers
 from webapp.extensions import db

@@ -6,8 +6,9 @@ import pytest
 from sqlalchemy.orm import Session
 
 from engine.clock import FakeClock
-from engine.registry import DeployResult, deploy, read_directory
-from forms import FormDefinition, load_catalog
+from engine.definitions import read_directory
+from engine.deploy import DeployResult, deploy
+from engine.forms import FormDefinition, load_catalog
 from tests.support.engine_files import BPMN_DIR, FORMS_DIR
 
 

@@ -9,22 +9,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import registry
+from engine import definitions
 from engine.clock import FakeClock
+from engine.definitions import ORIGIN_DESIGNER, ORIGIN_FILES, SourceFile, latest_definition, read_directory
+from engine.deploy import DeployResult, deploy, deploy_files
 from engine.drafts import deploy_drafts, discard_draft, list_drafts, save_draft, upload_file
 from engine.errors import ConflictError, DefinitionError, TaskDataError
 from engine.execution import complete_task, start_case
 from engine.models import Definition, DefinitionDraft, OpenTask
-from engine.registry import (
-    ORIGIN_DESIGNER,
-    ORIGIN_FILES,
-    DeployResult,
-    SourceFile,
-    deploy,
-    deploy_files,
-    latest_definition,
-    read_directory,
-)
 from tests.support.engine_files import BPMN_DIR, FORMS_DIR, source
 from tests.support.world import World
 
@@ -148,11 +140,11 @@ def test_a_process_version_from_before_forms_were_versioned_uses_the_newest_form
     assert simple is not None
     simple.form_ids = None  # as migrated: deployed when forms were files
     session.commit()
-    registry.forget_cached_definitions()
+    definitions.forget_cached_definitions()
     deploy(session, [SourceFile("note.json", note_form(place={"type": "string"}).encode())], actor="ana",
            now=clock.now(), origin=ORIGIN_DESIGNER)
     session.commit()
-    form = registry.pinned_form(session, registry.runnable(session, simple.id), "note")
+    form = definitions.pinned_form(session, definitions.runnable(session, simple.id), "note")
     assert form is not None
     assert "place" in form.schema["properties"]
 

@@ -13,16 +13,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine import deadlines
 from engine.clock import FakeClock
 from engine.deadlines import run_escalations
+from engine.definitions import SourceFile
+from engine.deploy import deploy
 from engine.escalation import (
     LEVEL_AGENCY,
     LEVEL_COORDINATOR,
     LEVEL_NONE,
     plan_escalation,
 )
-from engine.execution import claim_task, complete_task, start_case
+from engine.execution import complete_task, start_case
+from engine.forms import FormDefinition
 from engine.models import Notification, OpenTask, TaskEvent, UserAccount
-from engine.registry import SourceFile, deploy
-from forms import FormDefinition
+from engine.properties import StepProperties
+from engine.tasks import claim_task
 from tests.support.engine_files import with_forms
 from tests.support.race import race
 from tests.support.world import World
@@ -287,13 +290,14 @@ def test_the_pass_finds_due_tasks_through_the_index(session: Session, start: Sta
 def test_working_days_and_out_of_order_periods_in_the_plan() -> None:
     now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     friday = datetime(2026, 3, 6, 9, 0, tzinfo=UTC)
-    plan = plan_escalation({"escalateSupervisorAfter": "working_days(1)", "escalateCoordinatorAfter": "'PT1H'",
-                            "reminderBefore": "'PT4H' if urgent else None"}, {"urgent": False}, now, "EX", friday)
+    step = StepProperties.from_raw({"escalateSupervisorAfter": "working_days(1)", "escalateCoordinatorAfter": "'PT1H'",
+                                    "reminderBefore": "'PT4H' if urgent else None"})
+    plan = plan_escalation(step, {"urgent": False}, now, "EX", friday)
     assert plan is not None
     assert plan.supervisor_after == timedelta(days=3)  # Friday + 1 working day = Monday
     assert plan.coordinator_after == timedelta(days=3)  # never before the supervisors
     assert plan.reminder_before is None
-    assert plan_escalation({"reminderBefore": "'PT4H'"}, {}, now, "EX", None) is None
+    assert plan_escalation(StepProperties.from_raw({"reminderBefore": "'PT4H'"}), {}, now, "EX", None) is None
 
 
 def test_a_task_that_fails_to_escalate_is_retried_later_without_blocking_others(

@@ -11,13 +11,14 @@ from sqlalchemy.orm import Session
 from engine import spiff
 from engine.actor import Actor
 from engine.clock import FakeClock
+from engine.deploy import deploy
 from engine.errors import ConflictError, ExecutionError, NotFoundError, PermissionDeniedError, TaskDataError
-from engine.execution import assign_task, claim_task, complete_task, release_task, save_draft, start_case
+from engine.execution import complete_task, start_case
+from engine.forms import FormDefinition
 from engine.localtime import LOCAL_TZ
 from engine.models import Agency, Case, CaseParty, OpenTask, ProcessInstance, TaskEvent
 from engine.persistence import load_run
-from engine.registry import deploy
-from forms import FormDefinition
+from engine.tasks import assign_task, can_act_on, claim_task, release_task, save_draft
 from tests.support.engine_files import source, with_forms
 from tests.support.world import World
 
@@ -166,6 +167,19 @@ def test_claim_release_and_supervisor_assignment(session: Session, world: World,
         select(TaskEvent.action).where(TaskEvent.task_id == task.id).order_by(TaskEvent.id)
     ).scalars().all()
     assert actions == ["created", "claimed", "released", "assigned"]
+
+
+@pytest.mark.usefixtures("deployed")
+def test_only_the_owning_agency_may_act_on_a_task_and_only_its_assignee_once_claimed(
+    session: Session, world: World, clock: FakeClock
+) -> None:
+    [task] = open_tasks(session, start_simple(session, world, clock))
+    member, boss = world.actor("social_services"), world.actor("social_services", supervisor=True)
+    police = world.actor("state_police")
+    assert [can_act_on(task, actor) for actor in (member, boss, police)] == [True, True, False]
+    claim_task(session, task.id, now=clock.now(), actor=member)
+    assert [can_act_on(task, actor) for actor in (member, boss, police)] == [True, False, False]
+    assert not can_act_on(task, Actor.system("timer"))  # no agency: never
 
 
 @pytest.mark.usefixtures("deployed")

@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 
 from engine.errors import TaskDataError
-from engine.execution import validated_data
+from engine.forms import FormCheck, FormDefinition, load_catalog, run_checks, validated_data
 from engine.levels import SHIPPED
-from forms import FormCheck, FormDefinition, load_catalog, run_checks
 
 ROOT = Path(__file__).resolve().parents[2]
 RAISED = {"final_level": "alto", "especial_relevancia": False, "minors_at_risk": False}

@@ -12,12 +12,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine.actor import Actor
+from engine.cases import open_case
 from engine.clock import FakeClock
+from engine.definitions import SourceFile, definition_kind, read_directory
+from engine.deploy import deploy, validate
 from engine.errors import DefinitionError
-from engine.execution import complete_task, open_case, start_case
+from engine.execution import complete_task, start_case
 from engine.invariants import current_invariants, parse_invariants
 from engine.models import Case, Definition, OpenTask, ProcessInstance, TaskEvent
-from engine.registry import SourceFile, definition_kind, deploy, read_directory, validate
 from engine.repairs import repair
 from engine.violations import Violation, find_violations
 from tests.support.engine_files import INVARIANTS, invariants_file, protocol_files

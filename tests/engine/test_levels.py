@@ -10,11 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.clock import FakeClock
+from engine.definitions import definition_kind, latest_forms, read_directory
+from engine.deploy import deploy
 from engine.errors import DefinitionError, TaskDataError
 from engine.execution import complete_task, start_case
 from engine.levels import SHIPPED, current_levels, parse_levels
 from engine.models import Case, Definition, OpenTask
-from engine.registry import definition_kind, deploy, latest_forms, read_directory
 from tests.engine.levels.files import (
     ROOT,
     SHIPPED_RULES,

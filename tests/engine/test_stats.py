@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import FakeClock
+from engine.definitions import SourceFile
+from engine.deploy import deploy
 from engine.execution import complete_task, start_case
 from engine.models import OpenTask, StepTimingDay, StepTimingPending, TaskEvent
-from engine.registry import SourceFile, deploy
 from engine.stats import Histogram, delay_bucket, histograms, pending_completions, roll_up_step_timings
 from tests.support.engine_files import with_forms
 from tests.support.world import World

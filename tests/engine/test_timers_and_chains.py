@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import FakeClock
 from engine.deadlines import run_due_timers
+from engine.deploy import deploy
 from engine.execution import complete_task, start_case, start_process
+from engine.forms import FormDefinition
 from engine.models import Case, DueTimer, OpenTask, ProcessInstance, TaskEvent
-from engine.registry import deploy
 from engine.spiff import FIRES_AFTER
-from forms import FormDefinition
 from tests.support.engine_files import source, with_forms
 from tests.support.race import race
 from tests.support.world import World

@@ -8,15 +8,16 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import registry
+from engine import definitions
 from engine.actor import Actor
 from engine.clock import FakeClock
 from engine.db import Base
+from engine.definitions import latest_runnable
+from engine.deploy import deploy
 from engine.errors import DefinitionError
 from engine.execution import start_case
 from engine.models import Definition, ProcessInstance
 from engine.persistence import load_run
-from engine.registry import deploy, latest_runnable
 from engine.trial import Scenario, Step, parse_scenario, run_trial
 from tests.support.engine_files import source
 from tests.support.world import World
@@ -50,7 +51,8 @@ def test_a_try_reports_path_tasks_agencies_deadlines_and_chain_and_keeps_nothing
     session.commit()  # even a caller that commits keeps nothing of the try
     assert row_counts(session) == before
     here = str(session.get_bind().engine.url)
-    cached = {definition_id for url, definition_id in [*registry._RUNNABLE_CACHE, *registry._FORM_CACHE] if url == here}
+    cached = {definition_id for url, definition_id in [*definitions._RUNNABLE_CACHE, *definitions._FORM_CACHE]
+              if url == here}
     trial_ids = cached - set(session.execute(select(Definition.id)).scalars())
     assert trial_ids == set()  # no cached spec of the try survives for an id the database will reuse
 

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.definitions import SourceFile, read_directory
 from engine.models import Case, OpenTask
-from engine.registry import SourceFile, read_directory
 from engine.simulation import Checker, Simulator, World
 from engine.verifier import Report, Settings, describe, summary, verify
 

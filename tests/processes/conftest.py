@@ -6,8 +6,9 @@ import pytest
 from sqlalchemy.orm import Session
 
 from engine.clock import FakeClock
-from engine.registry import deploy, read_directory
-from forms import FormDefinition, load_catalog
+from engine.definitions import read_directory
+from engine.deploy import deploy
+from engine.forms import FormDefinition, load_catalog
 from tests.support.protocol import (
     FORMS,
     PROCESSES,

@@ -7,10 +7,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from engine.definitions import SourceFile, read_directory
+from engine.deploy import validate
 from engine.errors import ExecutionError
 from engine.execution import start_process
 from engine.models import Agency, OpenTask, ProcessInstance
-from engine.registry import SourceFile, read_directory, validate
 from engine.transfer import transfer_case
 from tests.support.protocol import PROCESSES, Protocol, detection
 

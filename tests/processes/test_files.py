@@ -11,8 +11,9 @@ import pytest
 from lxml import etree
 from sqlalchemy.orm import Session
 
-from engine.registry import SourceFile, read_directory, validate
-from forms import load_catalog
+from engine.definitions import SourceFile, read_directory
+from engine.deploy import validate
+from engine.forms import load_catalog
 from tests.support.environment import unavailable
 from tests.support.protocol import FORMS, PROCESSES, ROOT
 from tests.support.world import World
@@ -112,7 +113,8 @@ def test_a_standard_modeller_reads_and_writes_the_file_without_losing_our_extens
     second = validate(session, files)
     assert [str(p) for p in second.problems] == []
     again = second.processes
-    assert again[name].user_tasks == original[name].user_tasks  # ids, names, lanes, form, due, ...
+    assert again[name].user_tasks == original[name].user_tasks  # ids, names, lanes
+    assert again[name].properties == original[name].properties  # form, due, track, ... of every step and the start
     assert again[name].called_decisions == original[name].called_decisions
 
 

@@ -20,18 +20,16 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 from sqlalchemy import func, select
 
-from engine import spiff
 from engine.actor import Actor
 from engine.deadlines import run_due_timers
+from engine.definitions import latest_runnable, start_form, task_form
 from engine.errors import TaskDataError
 from engine.execution import complete_task, start_case, start_process
 from engine.form_data import Leaning, answers, reanswer
+from engine.forms import FormDefinition
 from engine.models import Case, DueTimer, OpenTask
-from engine.persistence import task_form
-from engine.registry import latest_runnable, pinned_form
 from engine.simulated_history import ENTRY
 from engine.simulation import DEFAULT_LEVELS, Checker, incident_processes, invariant_checker
-from forms import FormDefinition
 from tests.support.protocol import Protocol
 
 settings.register_profile("ci", derandomize=True, database=None, max_examples=5, stateful_step_count=10,
@@ -54,8 +52,7 @@ class CaseHistory(RuleBasedStateMachine):
         self.leaning = Leaning(DEFAULT_LEVELS)
 
     def start_form(self, key: str) -> FormDefinition | None:
-        definition = latest_runnable(self.session, key)
-        return pinned_form(self.session, definition, spiff.start_properties(definition.bundle).get("form"))
+        return start_form(self.session, latest_runnable(self.session, key))
 
     def submit(self, form: FormDefinition, act: Any) -> bool:
         """Run `act(data)` with generated answers, drawing again what the form refuses."""

@@ -6,8 +6,8 @@ run is `flask processes verify --histories 500` / `python -m benchmarks.verifier
 
 from __future__ import annotations
 
+from engine.definitions import read_directory
 from engine.models.agency import DEFAULT_KINDS
-from engine.registry import read_directory
 from engine.simulation import World
 from engine.verifier import Settings, summary, verify
 from tests.support.protocol import FORMS, PROCESSES

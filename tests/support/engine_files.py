@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from engine.registry import SourceFile, read_directory
+from engine.definitions import SourceFile, read_directory
 
 ENGINE_TESTS = Path(__file__).resolve().parents[1] / "engine"
 BPMN_DIR = ENGINE_TESTS / "bpmn"

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from engine.clock import FakeClock
 from engine.deadlines import run_due_timers
 from engine.execution import complete_task, start_case, start_process
+from engine.forms import FormDefinition
 from engine.models import Case, OpenTask, ProcessInstance, TaskEvent
-from forms import FormDefinition
 from tests.support.world import World
 
 ROOT = Path(__file__).resolve().parents[2]

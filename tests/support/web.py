@@ -17,8 +17,8 @@ from werkzeug.test import TestResponse
 from engine.actor import Actor
 from engine.clock import FakeClock
 from engine.execution import complete_task, start_case
+from engine.forms import FormDefinition
 from engine.models import AuditEvent, OpenTask
-from forms import FormDefinition
 from tests.support.engine_files import BPMN_DIR, FORMS_DIR
 from tests.support.protocol import detection, risk_answers
 from webapp.extensions import db

@@ -16,9 +16,9 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
 from engine.clock import FakeClock
+from engine.forms import load_catalog
 from engine.models import Agency, AgencyKind, Territory, UserAccount
 from engine.models.agency import DEFAULT_KINDS
-from forms import load_catalog
 from tests.support.web import (
     BPMN_DIR,
     PASSWORD,

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from engine.models import Definition, DefinitionDraft, OpenTask
 from tests.support.environment import unavailable
 from tests.support.web import ROOT, Browser, Site
-from webapp import forms_render
+from webapp import form_html
 from webapp.extensions import db
 
 PROCESSES = ROOT / "processes"
@@ -202,7 +202,7 @@ def test_the_form_preview_is_the_task_pages_rendering_and_lists_problems(site: S
                        {"content": json.dumps(raw)})
     assert answer.json["problems"] == []
     with site.app.test_request_context():
-        assert answer.json["html"] == str(forms_render.render(site.forms["followup_social"]))
+        assert answer.json["html"] == str(form_html.render(site.forms["followup_social"]))
     raw["ui"]["sections"][0]["fields"].append("nonexistent")
     broken = post_json(designer, "/designer/formularios/vista-previa", {"content": json.dumps(raw)})
     assert broken.json["html"] is None

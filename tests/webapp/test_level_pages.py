@@ -6,10 +6,10 @@ import io
 
 from sqlalchemy import select
 
+from engine.deploy import deploy
 from engine.execution import start_case
 from engine.levels import SHIPPED, RiskLevel, RiskScale
 from engine.models import Case, Definition
-from engine.registry import deploy
 from tests.engine.levels.files import (
     SPLIT_RULES,
     SPLIT_SCALE,

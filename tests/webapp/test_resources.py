@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from forms import check_form
+from engine.forms import check_form
 from tests.support.web import Site
 from tests.webapp.mesa_world import COMPLAINT, MesaWorld, build_mesa_world
 

@@ -12,8 +12,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from engine.execution import claim_task, start_case
+from engine.execution import start_case
 from engine.models import Agency, AuditEvent, OpenTask, StepTimingPending, TaskEvent
+from engine.tasks import claim_task
 from tests.support.protocol import COMPLAINT, detection, risk_answers
 from tests.support.web import Site
 from webapp.auth.principal import load_principal

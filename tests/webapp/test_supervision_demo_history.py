@@ -13,9 +13,9 @@ from sqlalchemy.engine import Engine
 
 from engine.clock import FakeClock
 from engine.db import Base
+from engine.definitions import forget_cached_definitions
 from engine.models import AgencyKind, Case, CaseParty, OpenTask, TaskEvent, Territory
 from engine.models.agency import DEFAULT_KINDS
-from engine.registry import forget_cached_definitions
 from tests.support.web import AppFactory
 from webapp.extensions import db
 

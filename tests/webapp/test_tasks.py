@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from engine.execution import claim_task
+from engine import definitions
+from engine.forms import FormDefinition
 from engine.models import TaskEvent
+from engine.tasks import claim_task
 from tests.support.protocol import COMPLAINT, risk_answers
 from tests.support.web import Site, as_form
 from webapp.extensions import db
@@ -78,6 +82,26 @@ def test_one_required_answer_missing_is_refused_next_to_that_field_and_nothing_c
     assert completed_events(site, task_id) == []
     [refusal] = site.audit("task.complete")
     assert (refusal.outcome, refusal.detail) == ("failed", {"fields": ["strangulation"]})
+
+
+def test_a_refused_completion_resolves_the_pinned_form_of_the_task_once(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case_id, task_id = at_assessment(site)
+    form_name = site.task(case_id, ASSESSMENT).form
+    resolved: list[str] = []
+    fill = definitions.filled_form
+
+    def counting(session: Session, form: FormDefinition) -> FormDefinition:
+        resolved.append(form.name)
+        return fill(session, form)
+
+    monkeypatch.setattr(definitions, "filled_form", counting)
+    answers = risk_answers("medio")
+    del answers["strangulation"]
+    response = site.browser("policia").post(f"/tareas/{task_id}/completar", as_form(answers, version=1))
+    assert response.status_code == 422
+    assert resolved.count(form_name) == 1  # read the post, check it, show it again: one resolution
 
 
 def test_completing_the_steps_moves_the_case_on_and_shows_the_workflow_data_they_need(site: Site) -> None:

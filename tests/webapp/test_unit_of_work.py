@@ -9,8 +9,8 @@ from flask import Flask
 from sqlalchemy import select
 
 from engine.errors import ConflictError, EngineError, ExecutionError, NotFoundError, PermissionDeniedError
-from engine.execution import claim_task
 from engine.models import AuditEvent, TaskEvent
+from engine.tasks import claim_task
 from tests.webapp.conftest import Site
 from webapp.api import views as api_views
 from webapp.auth.tokens import issue_token

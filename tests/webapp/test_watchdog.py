@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from benchmarks import watchdog_bench
 from benchmarks.engine_bench import postgres_available
 from engine.actor import Actor
+from engine.cases import open_case
 from engine.clock import FakeClock
-from engine.execution import complete_task, open_case, start_case
+from engine.deploy import deploy
+from engine.execution import complete_task, start_case
 from engine.history import record
 from engine.invariants import current_invariants
 from engine.models import Case, Notification, OpenTask, OpenViolation, ProcessInstance, TaskEvent
-from engine.registry import deploy
 from engine.watchdog import REPAIR_RETRY
 from tests.support.engine_files import invariants_file, protocol_files
 from tests.support.environment import unavailable

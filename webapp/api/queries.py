@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.definitions import task_form
 from engine.models import Agency, Case, OpenTask, TaskEvent, Territory, UserAccount
-from engine.persistence import task_form
 from webapp.access import can_see_identity
 from webapp.auth.principal import Principal
 from webapp.cases.queries import parties, summary, timeline

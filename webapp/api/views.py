@@ -11,9 +11,10 @@ from werkzeug.exceptions import NotFound, TooManyRequests
 
 from engine.clock import SystemClock
 from engine.errors import ConflictError, NotFoundError, PermissionDeniedError
-from engine.execution import claim_task, complete_task, release_task, start_case, start_process
+from engine.execution import complete_task, start_case, start_process
 from engine.models import Case
 from engine.persistence import lock_case
+from engine.tasks import claim_task, release_task
 from webapp.access import can_see_case
 from webapp.api import queries, schemas
 from webapp.api.auth import audit_api, current_principal, token_required, unauthorized

@@ -9,10 +9,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
+from engine.definitions import runnable, start_form
 from engine.models import Agency, Case, CaseParty, Definition, OpenTask, ProcessInstance, TaskEvent, UserAccount
 from engine.persistence import load_run
-from engine.registry import pinned_form, runnable
-from engine.spiff import start_properties
 from engine.timing import parse_when_or_none
 
 # History entries a person reads in a timeline (engine bookkeeping such as "created" stays out).
@@ -197,8 +196,7 @@ def start_records(session: Session, case_id: int) -> list[StartRecord]:
     ).all()
     records = []
     for event, definition_id, agency_name in rows:
-        definition = runnable(session, definition_id)
-        form = pinned_form(session, definition, start_properties(definition.bundle).get("form"))
+        form = start_form(session, runnable(session, definition_id))
         data = event.data or {}
         if form is None:
             continue

@@ -8,10 +8,10 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
-from engine import spiff
+from engine.definitions import latest_runnable
+from engine.definitions import start_form as pinned_start_form
 from engine.errors import NotFoundError
-from engine.registry import latest_runnable, pinned_form
-from forms import FormDefinition
+from engine.forms import FormDefinition
 
 PARTY_FIELDS = ("name", "phone", "address")
 PARTIES = ("victim", "aggressor")
@@ -19,8 +19,7 @@ PARTIES = ("victim", "aggressor")
 
 def start_form(session: Session, process_key: str) -> FormDefinition:
     """Return the form of the start event of the newest version of a process (the version it pins)."""
-    definition = latest_runnable(session, process_key)
-    form = pinned_form(session, definition, spiff.start_properties(definition.bundle).get("form"))
+    form = pinned_start_form(session, latest_runnable(session, process_key))
     if form is None:
         raise NotFoundError(f"the start form of {process_key!r} is not available")
     return form

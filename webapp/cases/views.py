@@ -14,10 +14,10 @@ from sqlalchemy import select
 
 from engine.errors import NotFoundError, TaskDataError
 from engine.execution import start_case, start_process
+from engine.forms import FormDefinition, validate_data
 from engine.models import Case, Definition, ProcessInstance, Territory
 from engine.persistence import lock_case
-from forms import FormDefinition, validate_data
-from webapp import clock, forms_render
+from webapp import clock, form_html
 from webapp.access import can_see_case, can_see_identity
 from webapp.audit import audit, audit_page
 from webapp.cases.queries import diagrams, parties, start_records, summary, timeline
@@ -47,7 +47,7 @@ def create() -> ResponseReturnValue:
     """Register a detection: open a case and start its first process."""
     _require_agency("case.create")
     form, identity = _start_form_or_503(INTAKE), identity_form()
-    data, who = forms_render.parse(form, request.form), forms_render.parse(identity, request.form)
+    data, who = form_html.parse(form, request.form), form_html.parse(identity, request.form)
     territory = request.form.get("territory_id", "")
     errors = _detection_errors(form, data, identity, who, territory)
     if errors:
@@ -60,7 +60,7 @@ def create() -> ResponseReturnValue:
             check_form=True,
         )
     except TaskDataError as exc:
-        return _detection_page(data, who, forms_render.messages(form, exc.errors, data), territory, status=422)
+        return _detection_page(data, who, form_html.messages(form, exc.errors, data), territory, status=422)
     audit(db.session(), "case.create", case_id=case.id, object_type="case", object_id=case.id)
     flash(_("Detección registrada: caso %(reference)s.", reference=case.reference), "info")
     return redirect(url_for("cases.show", case_id=case.id))
@@ -119,12 +119,12 @@ def report_incident(case_id: int) -> ResponseReturnValue:
     _case_or_404(case_id, "case.incident")
     _require_agency("case.incident")
     form = _start_form_or_503(INCIDENT)
-    data = forms_render.parse(form, request.form)
+    data = form_html.parse(form, request.form)
     case = lock_case(db.session(), case_id)
     try:
         start_process(db.session(), case, INCIDENT, data, now=clock.now(), actor=current_user.actor, check_form=True)
     except TaskDataError as exc:
-        return _incident_page(case, data, forms_render.messages(form, exc.errors, data), status=422)
+        return _incident_page(case, data, form_html.messages(form, exc.errors, data), status=422)
     audit(db.session(), "case.incident", case_id=case_id, object_type="case", object_id=case_id)
     flash(_("Incidente comunicado: la policía revalorará el riesgo de inmediato."), "info")
     return redirect(url_for("cases.show", case_id=case_id))
@@ -162,8 +162,8 @@ def _detection_errors(
     form: FormDefinition, data: Mapping[str, Any], identity: FormDefinition, who: Mapping[str, Any], territory: str,
 ) -> dict[str, list[str]]:
     """Check the whole page at once: territory, the detection form, the identifying data."""
-    errors = forms_render.messages(form, validate_data(form, data), data)
-    errors.update(forms_render.messages(identity, validate_data(identity, who), who))
+    errors = form_html.messages(form, validate_data(form, data), data)
+    errors.update(form_html.messages(identity, validate_data(identity, who), who))
     if not territory.isdigit() or int(territory) not in current_user.territory_ids:
         errors["territory_id"] = [_("Elija uno de los territorios de su organismo.")]
     return errors
@@ -178,15 +178,15 @@ def _detection_page(
         select(Territory.id, Territory.name).where(Territory.id.in_(current_user.territory_ids))
         .order_by(Territory.name)
     ).all()
-    anchors = {f.name: (forms_render.anchor(f), f.label) for f in forms_render.fields_of(form)}
-    anchors.update({f.name: (forms_render.anchor(f, IDENTITY_PREFIX), f.label)
-                    for f in forms_render.fields_of(identity)})
+    anchors = {f.name: (form_html.anchor(f), f.label) for f in form_html.fields_of(form)}
+    anchors.update({f.name: (form_html.anchor(f, IDENTITY_PREFIX), f.label)
+                    for f in form_html.fields_of(identity)})
     anchors["territory_id"] = ("territory_id", _("Territorio"))
     if not territory and len(territories) == 1:
         territory = str(territories[0][0])
     return render_template(
-        "cases/new.html", form=form, form_html=forms_render.render(form, data, errors), identity=identity,
-        identity_html=forms_render.render(identity, who, errors, prefix=IDENTITY_PREFIX), errors=errors,
+        "cases/new.html", form=form, form_html=form_html.render(form, data, errors), identity=identity,
+        identity_html=form_html.render(identity, who, errors, prefix=IDENTITY_PREFIX), errors=errors,
         anchors=anchors, territories=territories, territory=territory,
     ), status
 
@@ -196,9 +196,9 @@ def _incident_page(
     *, status: int = 200,
 ) -> ResponseReturnValue:
     form = _start_form_or_503(INCIDENT)
-    anchors = {f.name: (forms_render.anchor(f), f.label) for f in forms_render.fields_of(form)}
+    anchors = {f.name: (form_html.anchor(f), f.label) for f in form_html.fields_of(form)}
     html = render_template(
-        "cases/incident.html", case=case, form=form, form_html=forms_render.render(form, data, errors),
+        "cases/incident.html", case=case, form=form, form_html=form_html.render(form, data, errors),
         errors=errors or {}, anchors=anchors,
     )
     audit_page(db.session(), "case.read", status, case_id=case.id, object_type="case", object_id=case.id)

@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from engine.forms import FormDefinition
 from engine.models import Case, OpenTask, ProcessInstance
 from engine.persistence import load_run
-from forms import FormDefinition
 
 LEVELS = ("bajo", "medio", "alto", "extremo")
 # Active assessed cases by level in Spain at the end of 2024 (Interior Ministry, VioGén; DOMAIN.md section 8):

@@ -21,10 +21,11 @@ from sqlalchemy.orm import Session
 from engine.actor import Actor
 from engine.clock import FakeClock
 from engine.deadlines import run_due_timers
-from engine.execution import claim_task, complete_task, start_case, start_process
+from engine.definitions import latest_forms
+from engine.execution import complete_task, start_case, start_process
 from engine.models import Agency, Case, DueTimer, OpenTask, ProcessInstance, Territory, UserAccount, agency_territory
 from engine.persistence import lock_case
-from engine.registry import latest_forms
+from engine.tasks import claim_task
 from webapp.demo.answers import FormAnswers
 from webapp.demo.seed import TERRITORIES
 

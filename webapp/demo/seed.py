@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.actor import Actor
+from engine.definitions import latest_definition
 from engine.execution import start_case
 from engine.models import Agency, AgencyKind, Mesa, Resource, Territory, UserAccount
-from engine.registry import latest_definition
 from webapp.auth.passwords import hash_password
 
 INTAKE = "intake"

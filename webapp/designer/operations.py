@@ -9,14 +9,13 @@ from typing import Any
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
-from engine import spiff
+from engine.definitions import filled_form, latest_runnable, start_form
 from engine.errors import EngineError, Problem
+from engine.forms import parse_form
 from engine.invariants import SUFFIX as INVARIANTS_SUFFIX
 from engine.levels import SHIPPED, current_levels, levels_json
-from engine.registry import filled_form, latest_runnable, pinned_form
 from engine.trial import example_data
-from forms import parse_form
-from webapp import forms_render
+from webapp import form_html
 
 # A new invariants file: an empty list to fill (README.md, "Garantías del protocolo", says what each kind checks).
 INVARIANTS_SKELETON = '{"invariants": [\n]}\n'
@@ -76,7 +75,7 @@ def preview(session: Session, file_name: str, content: str) -> tuple[Markup | No
     form, problems = parse_form(file_name, content.encode("utf-8"))
     if form is None:
         return None, problems
-    return forms_render.render(filled_form(session, form)), []
+    return form_html.render(filled_form(session, form)), []
 
 
 def default_scenario(session: Session, process_key: str, now: datetime) -> dict[str, Any]:
@@ -88,7 +87,7 @@ def default_scenario(session: Session, process_key: str, now: datetime) -> dict[
         definition = latest_runnable(session, process_key)
     except EngineError:
         return {"case": case, "data": {}, "steps": [], "advance": "PT0S"}
-    form = pinned_form(session, definition, spiff.start_properties(definition.bundle).get("form"))
+    form = start_form(session, definition)
     if form is not None:
         data = example_data(form, now)
     return {"case": case, "data": data, "steps": [], "advance": "PT0S"}

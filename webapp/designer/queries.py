@@ -8,9 +8,9 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine.definitions import definition_kind, latest_of_file
 from engine.drafts import get_draft, list_drafts
 from engine.models import Agency, AgencyKind, Definition, DefinitionDraft, ProcessInstance, Territory, agency_territory
-from engine.registry import definition_kind, latest_of_file
 
 KIND_ORDER = {"process": 0, "decision": 1, "form": 2, "levels": 3, "invariants": 4}
 

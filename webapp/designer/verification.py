@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from engine.definitions import SourceFile
 from engine.drafts import draft_files, list_drafts
-from engine.registry import SourceFile
 from engine.verifier import Report, Settings, deployed_protocol, verify, world_of
 
 _REMEMBERED: OrderedDict[str, Report] = OrderedDict()

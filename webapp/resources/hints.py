@@ -6,7 +6,7 @@ from flask import render_template
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
-from forms import FormDefinition
+from engine.forms import FormDefinition
 from webapp.mesa.labels import RESOURCE_KIND_LABELS
 from webapp.resources.queries import directory
 

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from engine.actor import Actor
 from engine.models import Resource
-from engine.models.mesa import RESOURCE_KINDS
 from engine.persistence import check_version
+from engine.resource_kinds import RESOURCE_KINDS
 from webapp.validation import InvalidInput
 
 LIMITS = {"name": 200, "contact": 1000, "hours": 500, "notes": 1000}

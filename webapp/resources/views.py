@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from engine.errors import ConflictError
 from engine.models import Resource, Territory
-from engine.models.mesa import RESOURCE_KINDS
+from engine.resource_kinds import RESOURCE_KINDS
 from webapp import clock
 from webapp.audit import audit
 from webapp.extensions import db

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.errors import ConflictError, NotFoundError, PermissionDeniedError
-from engine.execution import assign_task
 from engine.models import Case, OpenTask
+from engine.tasks import assign_task
 from webapp.auth.principal import Principal
 
 

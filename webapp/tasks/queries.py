@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.forms import FormDefinition
 from engine.models import OpenTask, ProcessInstance, TaskEvent
 from engine.persistence import load_run
-from forms import FormDefinition
 from webapp.auth.principal import Principal
 
 # Workflow data a person needs beside some forms (the level to review, the measures it requires).

@@ -10,12 +10,13 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from engine.definitions import task_form
 from engine.errors import ConflictError, TaskDataError
-from engine.execution import claim_task, complete_task, may_work_on, release_task, save_draft
+from engine.execution import complete_task
+from engine.forms import FormDefinition
 from engine.models import Case, OpenTask
-from engine.persistence import task_form
-from forms import FormDefinition
-from webapp import clock, forms_render
+from engine.tasks import can_act_on, claim_task, release_task, save_draft
+from webapp import clock, form_html
 from webapp.audit import audit, audit_page
 from webapp.cases.queries import summary, timeline
 from webapp.errors import audit_refusal
@@ -64,7 +65,7 @@ def release(task_id: int) -> ResponseReturnValue:
 def draft(task_id: int) -> ResponseReturnValue:
     """Keep what was typed so far without completing the step."""
     task = _task_or_404(task_id, "task.draft")
-    data = forms_render.parse(form, request.form) if (form := _form_of(task)) else {}
+    data = form_html.parse(form, request.form) if (form := _form_of(task)) else {}
     save_draft(db.session(), task_id, data, expected_version=posted_version(), now=clock.now(),
                actor=current_user.actor)
     return _done(task, "task.draft", _("Borrador guardado."), to=url_for("tasks.show", task_id=task_id))
@@ -76,13 +77,13 @@ def complete(task_id: int) -> ResponseReturnValue:
     """Complete the step with the submitted form; the workflow moves the case on."""
     task = _task_or_404(task_id, "task.complete")
     case_id = task.case_id
-    data = forms_render.parse(form, request.form) if (form := _form_of(task)) else {}
+    data = form_html.parse(form, request.form) if (form := _form_of(task)) else {}
     try:
         complete_task(db.session(), task_id, data, expected_version=posted_version(), now=clock.now(),
-                      actor=current_user.actor)
+                      actor=current_user.actor, form=form)
     except TaskDataError as exc:
         audit_refusal(exc)
-        return _page(_task_or_404(task_id, "task.complete"), values=data, errors=exc.errors, status=422)
+        return _page(_task_or_404(task_id, "task.complete"), form=form, values=data, errors=exc.errors, status=422)
     return _done(task, "task.complete", _("Paso completado."), to=url_for("cases.show", case_id=case_id),
                  case_id=case_id)
 
@@ -146,29 +147,32 @@ def _done(
 
 
 def _page(
-    task: OpenTask, *, values: Mapping[str, Any] | None = None, errors: Mapping[str, Sequence[str]] | None = None,
-    status: int = 200,
+    task: OpenTask, *, form: FormDefinition | None = None, values: Mapping[str, Any] | None = None,
+    errors: Mapping[str, Sequence[str]] | None = None, status: int = 200,
 ) -> ResponseReturnValue:
-    """Render the task page: form, case context and step data; the read is on record with the page."""
+    """Render the task page: form, case context and step data; the read is on record with the page.
+
+    `form` is the task's form when the caller resolved it already (a refused completion).
+    """
     now = clock.now()
     case = db.session.get(Case, task.case_id)
     assert case is not None  # foreign key
-    form = _form_of(task)
+    form = form or _form_of(task)
     context = summary(db.session(), case, now)
     values = dict(values if values is not None else (task.draft or {}))
-    messages = forms_render.messages(form, errors, values) if form and errors else {}
-    fields = forms_render.fields_of(form) if form else []
+    messages = form_html.messages(form, errors, values) if form and errors else {}
+    fields = form_html.fields_of(form) if form else []
     html = render_template(
         "tasks/show.html", task=task, case=context, form=form,
         step=next(s for s in context.open_steps if s.task_id == task.id),
-        form_html=forms_render.render(form, values, messages,
+        form_html=form_html.render(form, values, messages,
                                       notes=resource_notes(db.session(), form, case.territory_id)) if form else None,
         errors=messages, agreement=next(iter(agreement_rows(db.session(), now, instance_id=task.instance_id)), None),
-        anchors={f.name: (forms_render.anchor(f), f.label) for f in fields},
+        anchors={f.name: (form_html.anchor(f), f.label) for f in fields},
         option_labels={o.value: o.label for f in fields for o in f.options},
         history=timeline(db.session(), case.id, limit=HISTORY_LIMIT), step_data=step_data(db.session(), task, form),
         others=[s for s in context.open_steps if s.agency_id != current_user.agency_id],
-        can_work=may_work_on(task, current_user.actor),
+        can_work=can_act_on(task, current_user.actor),
     )
     audit_page(db.session(), "task.read", status, case_id=case.id, object_type="task", object_id=task.id)
     return html, status

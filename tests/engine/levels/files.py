@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engine.registry import SourceFile
+from engine.definitions import SourceFile
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[2]

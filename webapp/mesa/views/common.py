@@ -15,7 +15,7 @@ from flask_login import current_user
 from engine.models import Case, Meeting, Mesa
 from webapp.audit import audit_now
 from webapp.extensions import db
-from webapp.forms_render import local_to_iso
+from webapp.form_html import local_to_iso
 from webapp.mesa.queries import COORDINATOR, mesa_of_territory, role_in
 from webapp.validation import InvalidInput
 

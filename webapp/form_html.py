@@ -18,8 +18,8 @@ from flask_babel import gettext as _
 from markupsafe import Markup, escape
 from werkzeug.datastructures import MultiDict
 
+from engine.forms import FormDefinition
 from engine.localtime import LOCAL_TZ
-from forms import FormDefinition
 
 RADIO_MAX_OPTIONS = 4  # up to this many options show as radios, more as a select
 TEXTAREA_FROM = 256  # strings allowed to be longer than this get a textarea

@@ -10,12 +10,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.clock import FakeClock
+from engine.definitions import SourceFile, latest_definition, read_directory
+from engine.deploy import DeployResult, deploy
 from engine.errors import DefinitionError, SandboxError
 from engine.execution import start_case
+from engine.forms import FormDefinition
 from engine.models import Definition, ProcessInstance
 from engine.persistence import load_run
-from engine.registry import DeployResult, SourceFile, deploy, latest_definition, read_directory
-from forms import FormDefinition
 from tests.support.engine_files import BPMN_DIR, FORMS_DIR, source, with_forms
 from tests.support.world import World
 

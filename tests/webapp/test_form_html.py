@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from forms import FormCheck, FormDefinition, load_catalog, validate_data
-from webapp import forms_render
+from engine.forms import FormCheck, FormDefinition, load_catalog, validate_data
+from webapp import form_html
 
 ROOT = Path(__file__).resolve().parents[2]
 COLOURS = [{"const": c, "title": t} for c, t in
@@ -104,15 +104,15 @@ def submitted(html: str) -> MultiDict[str, str]:
 
 
 def test_every_property_gets_its_widget() -> None:
-    widgets = {f.name: f.widget for f in forms_render.fields_of(EVERY_WIDGET)}
+    widgets = {f.name: f.widget for f in form_html.fields_of(EVERY_WIDGET)}
     assert widgets == EXPECTED_WIDGETS
 
 
 def test_sections_become_fieldsets_in_order_and_unsectioned_fields_come_last() -> None:
-    sections = forms_render.layout(EVERY_WIDGET)
+    sections = form_html.layout(EVERY_WIDGET)
     assert [s.title for s in sections] == ["Texto", "Números y fechas", "Opciones", "Otros datos"]
     assert [f.name for f in sections[-1].fields] == ["extra"]
-    html = forms_render.render(EVERY_WIDGET)
+    html = form_html.render(EVERY_WIDGET)
     legends = re.findall(r'<fieldset class="form-section"><legend>([^<]+)</legend>', html)
     assert legends == ["Texto", "Números y fechas", "Opciones", "Otros datos"]
 
@@ -120,12 +120,12 @@ def test_sections_become_fieldsets_in_order_and_unsectioned_fields_come_last() -
 def test_a_form_without_sections_is_one_fieldset_in_the_order_given() -> None:
     form = FormDefinition("plain", "Sencillo", {"type": "object", "properties": {
         "b": {"type": "string", "title": "Be"}, "a": {"type": "string", "title": "A"}}}, {"order": ["a", "b"]})
-    [section] = forms_render.layout(form)
+    [section] = form_html.layout(form)
     assert (section.title, [f.name for f in section.fields]) == ("Sencillo", ["a", "b"])
 
 
 def test_every_input_has_a_label_and_help_is_linked() -> None:
-    html = forms_render.render(EVERY_WIDGET)
+    html = form_html.render(EVERY_WIDGET)
     ids = re.findall(r'<(?:input|select|textarea)[^>]* id="([^"]+)"', html)
     assert len(ids) == len(set(ids))
     for input_id in ids:
@@ -137,12 +137,12 @@ def test_every_input_has_a_label_and_help_is_linked() -> None:
 
 
 def test_booleans_are_a_yes_no_pair_under_a_legend_and_text_is_escaped() -> None:
-    html = forms_render.render(EVERY_WIDGET, {"danger": False})
+    html = form_html.render(EVERY_WIDGET, {"danger": False})
     assert "<legend>Peligro &lt;inmediato&gt; <span" in html
     assert re.search(r'<input type="radio" id="f-danger-0" name="danger" value="true" required[^>]*> '
                      r'<label for="f-danger-0">Sí</label>', html)
     assert re.search(r'<input type="radio" id="f-danger-1" name="danger" value="false" checked', html)
-    unanswered = forms_render.render(EVERY_WIDGET)
+    unanswered = form_html.render(EVERY_WIDGET)
     assert not re.search(r'name="danger" value="(true|false)" checked', unanswered)
 
 
@@ -166,11 +166,11 @@ def test_each_widget_shows_its_value(name: str, pattern: str) -> None:
     values = {"story": "Érase <una> vez", "children": 3, "weight": 61.5, "seen_on": "2026-03-02",
               "seen_at": "2026-03-02T10:30:00+01:00", "colour": "green", "size": "m", "agreed": True,
               "measures": ["red", "blue"]}
-    assert re.search(pattern, forms_render.render(EVERY_WIDGET, values)), name
+    assert re.search(pattern, form_html.render(EVERY_WIDGET, values)), name
 
 
 def test_errors_sit_next_to_their_field_and_are_announced() -> None:
-    html = forms_render.render(EVERY_WIDGET, {}, {"name": ["Este dato es obligatorio."],
+    html = form_html.render(EVERY_WIDGET, {}, {"name": ["Este dato es obligatorio."],
                                                   "danger": ["Responda a esta pregunta."]})
     assert ('<div class="field invalid" id="f-name-field"><label for="f-name">Nombre <span class="required">'
             '(obligatorio)</span></label><p class="help" id="f-name-help">Como figura en el DNI.</p>'
@@ -178,8 +178,8 @@ def test_errors_sit_next_to_their_field_and_are_announced() -> None:
     assert 'aria-describedby="f-name-help f-name-error" aria-invalid="true"' in html
     assert '<p class="field-error" id="f-danger-error">Responda a esta pregunta.</p>' in html
     assert 'id="f-danger-0" name="danger" value="true" required aria-describedby="f-danger-help f-danger-error"' in html
-    assert forms_render.anchor(forms_render.make_field(EVERY_WIDGET, "danger")) == "f-danger-0"
-    assert forms_render.anchor(forms_render.make_field(EVERY_WIDGET, "name")) == "f-name"
+    assert form_html.anchor(form_html.make_field(EVERY_WIDGET, "danger")) == "f-danger-0"
+    assert form_html.anchor(form_html.make_field(EVERY_WIDGET, "name")) == "f-name"
 
 
 def test_posted_data_becomes_typed_json_and_empty_answers_are_left_out() -> None:
@@ -188,7 +188,7 @@ def test_posted_data_becomes_typed_json_and_empty_answers_are_left_out() -> None
         ("seen_at", "2026-03-02T10:30"), ("colour", "green"), ("size", ""), ("danger", "false"),
         ("measures", "red"), ("measures", "blue"), ("csrf_token", "x"), ("version", "3"), ("intruder", "1"),
     ])
-    assert forms_render.parse(EVERY_WIDGET, posted) == {
+    assert form_html.parse(EVERY_WIDGET, posted) == {
         "name": "Ana", "children": 2, "weight": 61.5, "seen_on": "2026-03-02",
         "seen_at": "2026-03-02T10:30:00+01:00", "colour": "green", "danger": False, "agreed": False,
         "measures": ["red", "blue"],
@@ -196,7 +196,7 @@ def test_posted_data_becomes_typed_json_and_empty_answers_are_left_out() -> None
 
 
 def test_unreadable_answers_are_kept_so_validation_can_point_at_them() -> None:
-    data = forms_render.parse(EVERY_WIDGET, MultiDict([("children", "dos"), ("danger", "quizás")]))
+    data = form_html.parse(EVERY_WIDGET, MultiDict([("children", "dos"), ("danger", "quizás")]))
     assert data["children"] == "dos"
     assert data["danger"] == "quizás"
     errors = validate_data(EVERY_WIDGET, data)
@@ -209,10 +209,10 @@ def test_unreadable_answers_are_kept_so_validation_can_point_at_them() -> None:
      ("2026-07-15T08:00", "2026-07-15T08:00:00+02:00", "2026-07-15T06:00:00Z")],
 )
 def test_datetime_local_values_are_madrid_time_with_their_offset(local: str, iso: str, utc: str) -> None:
-    assert forms_render.local_to_iso(local) == iso
-    assert forms_render.iso_to_local(iso) == local
-    assert forms_render.iso_to_local(utc) == local
-    assert forms_render.local_to_iso("mañana") == "mañana"
+    assert form_html.local_to_iso(local) == iso
+    assert form_html.iso_to_local(iso) == local
+    assert form_html.iso_to_local(utc) == local
+    assert form_html.local_to_iso("mañana") == "mañana"
 
 
 def test_what_is_rendered_comes_back_unchanged_when_posted() -> None:
@@ -222,9 +222,9 @@ def test_what_is_rendered_comes_back_unchanged_when_posted() -> None:
         "shade": "white", "level": "alto", "danger": True, "agreed": True, "measures": ["green"], "extra": "bien",
     }
     assert validate_data(EVERY_WIDGET, values) == {}
-    html = forms_render.render(EVERY_WIDGET, values)
-    assert forms_render.parse(EVERY_WIDGET, submitted(html)) == values
-    assert forms_render.parse(EVERY_WIDGET, submitted(forms_render.render(EVERY_WIDGET, {"danger": False}))) == {
+    html = form_html.render(EVERY_WIDGET, values)
+    assert form_html.parse(EVERY_WIDGET, submitted(html)) == values
+    assert form_html.parse(EVERY_WIDGET, submitted(form_html.render(EVERY_WIDGET, {"danger": False}))) == {
         "danger": False, "agreed": False}
 
 
@@ -232,10 +232,10 @@ def test_every_real_form_renders_and_round_trips_its_empty_state() -> None:
     catalog, problems = load_catalog(ROOT / "forms")
     assert problems == []
     for form in catalog.values():
-        html = forms_render.render(form)
-        for f in forms_render.fields_of(form):
-            assert f'<label for="{forms_render.anchor(f)}">' in html, (form.name, f.name)
-        parsed = forms_render.parse(form, submitted(html))
+        html = form_html.render(form)
+        for f in form_html.fields_of(form):
+            assert f'<label for="{form_html.anchor(f)}">' in html, (form.name, f.name)
+        parsed = form_html.parse(form, submitted(html))
         assert all(v is False for v in parsed.values()), form.name  # only unchecked single checkboxes
 
 
@@ -246,7 +246,7 @@ def test_messages_are_spanish_and_a_form_check_keeps_its_own() -> None:
               "extra": ["El extra no puede ser «mal»."],
               "colour": ["'pink' is not valid under any of the given schemas"],
               "intruder": ["unknown field"], "(form)": ["something odd"]}
-    assert forms_render.messages(EVERY_WIDGET, errors, values) == {
+    assert form_html.messages(EVERY_WIDGET, errors, values) == {
         "name": ["Este dato es obligatorio."],
         "danger": ["Responda a esta pregunta."],
         "children": ["Escriba un número entre 0 y 20."],
@@ -254,5 +254,5 @@ def test_messages_are_spanish_and_a_form_check_keeps_its_own() -> None:
         "seen_on": ["Escriba una fecha válida."],
         "extra": ["El extra no puede ser «mal»."],
         "colour": ["Elija una de las opciones."],
-        forms_render.FORM_ERRORS: ["Hay datos que no son válidos."],
+        form_html.FORM_ERRORS: ["Hay datos que no son válidos."],
     }

@@ -1,4 +1,7 @@
-"""Form definitions for user tasks: JSON Schema (draft 2020-12) plus UI hints, one file per form."""
+"""Form definitions for user tasks: JSON Schema (draft 2020-12) plus UI hints, one file per form.
+
+The files themselves are data, in `forms/` (like the processes in `processes/`).
+"""
 
 from __future__ import annotations
 
@@ -13,10 +16,9 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
 
 from engine import sandbox
-from engine.errors import Problem
-from engine.models.mesa import RESOURCE_KINDS
+from engine.errors import ExecutionError, Problem, TaskDataError
+from engine.resource_kinds import RESOURCE_KINDS
 
-FORMS_DIR = Path(__file__).parent
 # `resources` maps a field to the kinds of the territory's resources offered next to it (a referral).
 UI_KEYS = frozenset({"sections", "widgets", "help", "order", "resources"})
 TOP_KEYS = frozenset({"title", "description", "schema", "ui", "checks"})
@@ -47,7 +49,7 @@ class FormDefinition:
     checks: tuple[FormCheck, ...] = ()
 
 
-def load_catalog(directory: Path = FORMS_DIR) -> tuple[dict[str, FormDefinition], list[Problem]]:
+def load_catalog(directory: Path) -> tuple[dict[str, FormDefinition], list[Problem]]:
     """Load and check every `*.json` form of `directory`; return the valid ones and the problems."""
     forms: dict[str, FormDefinition] = {}
     problems: list[Problem] = []
@@ -225,3 +227,24 @@ def validate_data(form: FormDefinition, data: Mapping[str, Any]) -> dict[str, li
         path = "/".join(str(p) for p in error.absolute_path) or "(form)"
         errors.setdefault(path, []).append(error.message)
     return errors
+
+
+def validated_data(
+    form: FormDefinition | None, form_name: str | None, data: Mapping[str, Any], context: Mapping[str, Any],
+    where: str, *, helpers: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Accept only fields the form declares, valid for its schema and its cross-field checks."""
+    if form is None:
+        raise ExecutionError(f"the form {form_name!r} of {where} is not available")
+    fields = form.schema.get("properties", {})
+    unknown = sorted(set(data) - set(fields))
+    errors: dict[str, list[str]] = {name: ["unknown field"] for name in unknown}
+    errors.update(validate_data(form, data))
+    # An optional field left out takes the default its form declares: the process reads every field.
+    completed = {**{name: prop["default"] for name, prop in fields.items()
+                    if isinstance(prop, Mapping) and "default" in prop}, **data}
+    if not errors:
+        errors.update(run_checks(form, completed, context, helpers))
+    if errors:
+        raise TaskDataError(errors)
+    return completed
