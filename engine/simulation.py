@@ -35,7 +35,7 @@ from engine.invariants import current_invariants
 from engine.levels import current_levels
 from engine.models import Agency, AgencyKind, Territory
 from engine.simulated_history import ENTRY, START, Breach, Event, HistoryPlay, HistoryResult
-from engine.violations import find_violations
+from engine.violations import Lookups, find_violations
 
 DEFAULT_LEVELS = ("no_apreciado", "bajo", "medio", "alto", "extremo")
 
@@ -54,7 +54,8 @@ CheckerFactory = Callable[[Session], Checker]
 def invariant_checker(session: Session) -> Checker:
     """Check the protocol's declared invariants (`engine.invariants`, newest deployed `*.invariants.json`)."""
     declared = list(current_invariants(session))
-    return Checker(lambda s, now, ids: find_violations(s, now, declared, case_ids=ids),
+    lookups = Lookups(session)  # the private database is deployed once: its periods and tracks never change
+    return Checker(lambda s, now, ids: find_violations(s, now, declared, case_ids=ids, lookups=lookups),
                    {i.id: (i.title, i.title_en) for i in declared})
 
 

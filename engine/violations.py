@@ -37,12 +37,33 @@ class Violation:
     repairable: bool = False
 
 
+class Lookups:
+    """What the checks read from the deployed definitions: the decisions' periods and the processes' tracks.
+
+    `find_violations` builds one per call. A caller whose definitions cannot change between its calls
+    (the verifier's private database, deployed once) passes one for all of them: a check then costs
+    only its own queries.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.periods = _Periods(session)
+        self._tracks: tuple[ColumnElement[Any] | None, dict[str, str]] | None = None
+
+    def tracks(self, session: Session) -> tuple[ColumnElement[Any] | None, dict[str, str]]:
+        """Return `track_column(session)`, read once."""
+        if self._tracks is None:
+            self._tracks = track_column(session)
+        return self._tracks
+
+
 def find_violations(
     session: Session, now: datetime, invariants: Sequence[Invariant], *, case_ids: Iterable[int] | None = None,
+    lookups: Lookups | None = None,
 ) -> list[Violation]:
     """Return every violation of the invariants at `now` (of some cases only, with `case_ids`), by case."""
     only = None if case_ids is None else sorted(set(case_ids))
-    periods = _Periods(session)
+    lookups = lookups or Lookups(session)
+    periods = lookups.periods
     found: list[Violation] = []
     for invariant in invariants:
         if invariant.kind == "open_step":
@@ -50,7 +71,7 @@ def find_violations(
         elif invariant.kind == "step_exists":
             found.extend(_step_exists(session, now, invariant, only))
         elif invariant.kind == "one_per_track":
-            found.extend(_one_per_track(session, invariant, only))
+            found.extend(_one_per_track(session, invariant, only, lookups))
         elif invariant.kind == "step_deadline":
             found.extend(_step_deadline(session, invariant, only))
     return sorted(found, key=lambda v: (v.case_id, v.invariant_id, v.kind))
@@ -273,8 +294,9 @@ def track_column(session: Session) -> tuple[ColumnElement[Any] | None, dict[str,
     return func.coalesce(column, case(tracks, value=ProcessInstance.process_key)), tracks
 
 
-def _one_per_track(session: Session, invariant: Invariant, only: list[int] | None) -> list[Violation]:
-    track, _ = track_column(session)
+def _one_per_track(session: Session, invariant: Invariant, only: list[int] | None, lookups: Lookups
+                   ) -> list[Violation]:
+    track, _ = lookups.tracks(session)
     if track is None:
         return []
     where = [ProcessInstance.status == "running", track.is_not(None)]
