@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from engine.errors import ConflictError
+from engine.errors import ConflictError, PermissionDeniedError
 from engine.models import Case, CaseTransfer, Meeting, MeetingNote, OpenTask
 from tests.support.web import Browser, Site
 from tests.webapp.mesa_world import MesaWorld, build_mesa_world, version_of
@@ -130,3 +130,22 @@ def test_a_transfer_decision_refused_after_moving_the_case_redirects_and_moves_n
     assert count(site, OpenTask, OpenTask.case_id == case_id, OpenTask.territory_id == here) == steps_here
     assert count(site, OpenTask, OpenTask.case_id == case_id, OpenTask.territory_id == there) == 0
     assert [e.detail["step"] for e in site.audit("case.transfer")] == ["requested"]  # type: ignore[index]
+
+
+def test_an_engine_refusal_of_a_minutes_edit_is_the_app_wide_403_audited_on_the_meeting(
+    world: MesaWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = world.site
+    case_id = world.through_intake("medio")
+    coordinator = world.browser("mesa")
+    meeting_id = world.next_meeting()
+    assert post_minutes(coordinator, meeting_id, "/abrir", {})[0] == 302
+    refused = PermissionDeniedError("the agreement process may not start")
+    monkeypatch.setattr(mesa_ops, "save_note", written_then(mesa_ops.save_note, refused))
+    status, page = post_minutes(coordinator, meeting_id, f"/notas/{case_id}", {"note": "Vive con el agresor."})
+    assert status == 403
+    assert "Acceso denegado" in page
+    assert count(site, MeetingNote) == 0
+    denied = site.audit("mesa.note", outcome="denied")
+    assert [(e.username, e.object_type, e.object_id, e.detail) for e in denied] == [
+        ("mesa", "meeting", meeting_id, {"status": 403})]
