@@ -58,8 +58,10 @@ def audit_page(session: Session, action: str, status: int, **kwargs: Any) -> Non
 
 
 def audit_page_events(session: Session, status: int, events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
-    """Put a page's events on record (reads, the failed change it answers): with the request's work, or all in
-    one transaction apart when the page answers an error (undoing the request's work)."""
+    """Put a page's events on record (its reads, the failed change it answers) with the request's work.
+
+    When the page answers an error they are written all in one transaction apart, so the rollback keeps them.
+    """
     if status < FIRST_FAILURE_STATUS:
         for action, fields in events:
             audit(session, action, **fields)

@@ -38,8 +38,7 @@ def deny(status: int = 404, *, action: str | None = None, **audit_fields: Any) -
 
 
 def object_of_request() -> dict[str, Any]:
-    """Return the task, meeting or case the URL names as audit fields (a task or case with its case if it exists);
-    none for other URLs."""
+    """Return the task, meeting or case the URL names as audit fields, with its case if known; none for other URLs."""
     args = request.view_args or {}
     if "task_id" in args:
         task_id = args["task_id"]
