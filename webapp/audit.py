@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,17 +52,20 @@ def _request_user() -> tuple[int | None, str | None, int | None]:
     return principal.user_id, principal.username, principal.agency_id
 
 
-def audit_now(session: Session, action: str, **kwargs: Any) -> None:
-    """Record an audit event apart (see `audit_apart`); `session` is the request's, whose work is undone.
-
-    Kept for the Mesa views until they use `webapp.requests.deny`; the integrator removes it then.
-    """
-    audit_apart(action, **kwargs)
-
-
 def audit_page(session: Session, action: str, status: int, **kwargs: Any) -> None:
     """Put the read of a page on record: with the request's work, or apart when the page answers an error."""
+    audit_page_events(session, status, [(action, kwargs)])
+
+
+def audit_page_events(session: Session, status: int, events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+    """Put a page's events on record (its reads, the failed change it answers) with the request's work.
+
+    When the page answers an error they are written all in one transaction apart, so the rollback keeps them.
+    """
     if status < FIRST_FAILURE_STATUS:
-        audit(session, action, **kwargs)
-    else:
-        audit_apart(action, **kwargs)
+        for action, fields in events:
+            audit(session, action, **fields)
+        return
+    with apart() as separate:
+        for action, fields in events:
+            audit(separate, action, **fields)

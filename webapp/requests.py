@@ -38,11 +38,13 @@ def deny(status: int = 404, *, action: str | None = None, **audit_fields: Any) -
 
 
 def object_of_request() -> dict[str, Any]:
-    """Return the task or case the URL names as audit fields, with its case if it exists; none for other URLs."""
+    """Return the task, meeting or case the URL names as audit fields, with its case if known; none for other URLs."""
     args = request.view_args or {}
     if "task_id" in args:
         task_id = args["task_id"]
         return {"object_type": "task", "object_id": task_id, "case_id": task_case_id(db.session(), task_id)}
+    if "meeting_id" in args:  # a Mesa meeting's page or edit (its case, if the URL names one, is on the agenda)
+        return {"object_type": "meeting", "object_id": args["meeting_id"]}
     if "case_id" in args:
         case_id = args["case_id"]
         exists = db.session.execute(select(Case.id).where(Case.id == case_id)).first() is not None

@@ -7,6 +7,10 @@
   session), so nothing a body streams later can be half-committed.
 - What must survive the request's rollback (a refusal's audit, a failed sign-in's counters) is written
   `apart`: in its own short transaction on a separate session, after the request's own work is undone.
+- A view that refuses a change and still answers 2xx/3xx (flash and redirect back) or re-renders the page
+  from what is stored calls `discard()` first: what the operation wrote before refusing is undone, not
+  committed by the redirect nor shown on the page. It is the one rollback a view may ask for; what the
+  request does after it (an audit, a flash) is new work, kept or undone by the answer as usual.
 - A CLI command or a worker batch owns its transaction with `unit_of_work(session)`; a check that must
   store nothing reads in a `read_only` one.
 """
@@ -44,6 +48,11 @@ def _roll_back_on_exception(error: BaseException | None) -> None:
     """Undo the work of a request that ended in an unhandled exception (no response to judge by)."""
     if error is not None:
         db.session.rollback()
+
+
+def discard() -> None:
+    """Undo the request's work so far: a refused change leaves nothing behind, even if the answer commits."""
+    db.session.rollback()
 
 
 @contextmanager

@@ -16,13 +16,9 @@ from webapp import clock
 from webapp.audit import audit
 from webapp.extensions import db
 from webapp.mesa.views.blueprint import LABELS
-from webapp.mesa.views.common import (
-    int_or_none,
-    invalid_redirect,
-    mesa_and_role,
-    mesa_of_territory_or_404,
-    require_role,
-)
+from webapp.mesa.views.common import invalid_redirect, mesa_and_role, mesa_of_territory_or_404, require_role
+from webapp.requests import posted_int
+from webapp.transaction import discard
 from webapp.transfers import operations as ops
 from webapp.transfers.queries import followed_cases, other_mesas, transfers_of
 from webapp.validation import InvalidInput
@@ -41,7 +37,6 @@ def index(mesa_id: int) -> ResponseReturnValue:
                            mesas=other_mesas(session, mesa), transfers=transfers_of(session, mesa), labels=LABELS,
                            preselected=int(preselected) if preselected.isdigit() else None)
     audit(session, "mesa.read", object_type="mesa", object_id=mesa.id, detail={"view": "transfers"})
-    session.commit()
     return html
 
 
@@ -51,9 +46,9 @@ def create(mesa_id: int) -> ResponseReturnValue:
     """Ask another territory's Mesa to take a case (the victim moved)."""
     mesa, _role = mesa_and_role(mesa_id, "mesa.transfer", coordinator=True)
     session, now = db.session(), clock.now()
-    target = int_or_none(request.form.get("to_mesa"))
+    target = posted_int("to_mesa")
     to_mesa = session.get(Mesa, target) if target else None
-    case_id = int_or_none(request.form.get("case_id")) or 0
+    case_id = posted_int("case_id", 0)
     if to_mesa is None:
         return invalid_redirect(InvalidInput({"to_mesa": [_("Elija la Mesa de otro territorio.")]}),
                                 url_for("mesa.show", mesa_id=mesa.id, _anchor="transfers"))
@@ -64,7 +59,6 @@ def create(mesa_id: int) -> ResponseReturnValue:
         return invalid_redirect(exc, url_for("mesa.show", mesa_id=mesa.id, _anchor="transfers"))
     audit(session, "case.transfer", case_id=case_id, object_type="case_transfer", object_id=transfer.id,
           detail={"step": "requested", "to_territory_id": to_mesa.territory_id})
-    session.commit()
     flash(_("Traslado solicitado: la coordinación de %(mesa)s debe aceptarlo.", mesa=to_mesa.name), "info")
     return redirect(url_for("mesa.show", mesa_id=mesa.id, _anchor="transfers"))
 
@@ -81,12 +75,11 @@ def decide(transfer_id: int, decision: str) -> ResponseReturnValue:
     try:
         result = ops.decide_transfer(session, transfer, decision == "aceptar", actor=current_user.actor, now=now)
     except ConflictError:
-        session.rollback()
+        discard()  # the redirect commits: keep nothing of the refused decision
         flash(_("Ese traslado ya se ha decidido o el caso ha cambiado de territorio."), "error")
         return redirect(url_for("mesa.show", mesa_id=receiving.id, _anchor="transfers"))
     audit(session, "case.transfer", case_id=transfer.case_id, object_type="case_transfer", object_id=transfer.id,
           detail={"step": result.transfer.status, "moved_tasks": result.moved_tasks})
-    session.commit()
     if result.transfer.status == "accepted":
         flash(_("Traslado aceptado: el caso y sus %(count)s pasos abiertos pasan a los organismos de este territorio.",
                 count=result.moved_tasks), "info")

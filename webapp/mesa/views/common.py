@@ -6,32 +6,25 @@ Anyone without a role at the Mesa (or a member where a coordinator must act) is 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, NoReturn
 
 from flask import abort, flash, redirect, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from engine.models import Case, Meeting, Mesa
-from webapp.audit import audit_now
 from webapp.extensions import db
 from webapp.form_html import local_to_iso
 from webapp.mesa.queries import COORDINATOR, mesa_of_territory, role_in
+from webapp.requests import deny, posted_int
+from webapp.transaction import discard
 from webapp.validation import InvalidInput
-
-
-def deny(action: str, status: int, **kwargs: Any) -> NoReturn:
-    """Roll back, record the refusal in its own transaction, and answer `status`."""
-    db.session.rollback()
-    audit_now(db.session(), action, outcome="denied", **kwargs)
-    abort(status)
 
 
 def require_role(mesa: Mesa, action: str, *, coordinator: bool = False) -> str:
     """Return the user's role at the Mesa; 403 (audited) for anyone else, or a member where a coordinator must act."""
     role = role_in(db.session(), current_user, mesa)
     if role is None or (coordinator and role != COORDINATOR):
-        deny(action, 403, object_type="mesa", object_id=mesa.id)
+        deny(403, action=action, object_type="mesa", object_id=mesa.id)
     return role
 
 
@@ -60,19 +53,6 @@ def meeting_and_role(meeting_id: int, action: str, *, coordinator: bool = False)
     return meeting, mesa, require_role(mesa, action, coordinator=coordinator)
 
 
-def posted_version() -> int:
-    """Return the version the form was posted on (400 without one)."""
-    value = request.form.get("version", "")
-    if not value.isdigit():
-        abort(400)
-    return int(value)
-
-
-def int_or_none(value: str | None) -> int | None:
-    """Return a posted number, or None for anything else."""
-    return int(value) if value and value.isdigit() else None
-
-
 def posted_date(name: str) -> date | None:
     """Return a posted ISO date, or None if it is missing or not a date."""
     try:
@@ -94,7 +74,7 @@ def posted_datetime(name: str) -> datetime | None:
 
 def posted_case(mesa: Mesa) -> Case:
     """Return the posted case of the Mesa's territory (404 for any other)."""
-    case_id = int_or_none(request.form.get("case_id"))
+    case_id = posted_int("case_id")
     case = db.session.get(Case, case_id) if case_id else None
     if case is None or case.territory_id != mesa.territory_id:
         abort(404)
@@ -102,8 +82,8 @@ def posted_case(mesa: Mesa) -> Case:
 
 
 def invalid_redirect(exc: InvalidInput, to: str) -> ResponseReturnValue:
-    """Roll back, flash each message of the invalid input, and go back to `to`."""
-    db.session.rollback()
+    """Discard the refused change (the redirect commits), flash each message of the invalid input, go back to `to`."""
+    discard()
     for messages in exc.errors.values():
         for message in messages:
             flash(message, "error")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from flask import flash, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -17,14 +18,16 @@ from flask_login import current_user, login_required
 from engine.errors import ConflictError, EngineError, NotFoundError, PermissionDeniedError
 from engine.models import Meeting, Mesa
 from webapp import clock
-from webapp.audit import audit
+from webapp.audit import audit, audit_page_events
 from webapp.extensions import db
 from webapp.mesa import operations as ops
 from webapp.mesa.minutes import close_meeting, minutes_of, snapshot_detail
 from webapp.mesa.queries import COORDINATOR, agenda_entries, agenda_since, attendance_of, seats, territory_name
 from webapp.mesa.summaries import agreement_rows, item_summaries
 from webapp.mesa.views.blueprint import LABELS, bp
-from webapp.mesa.views.common import deny, meeting_and_role, posted_date, posted_version
+from webapp.mesa.views.common import meeting_and_role, posted_date
+from webapp.requests import act_as, posted_version
+from webapp.transaction import discard
 from webapp.validation import InvalidInput
 
 
@@ -63,13 +66,12 @@ def add_case(meeting_id: int) -> ResponseReturnValue:
         case = ops.add_to_agenda(session, mesa, meeting, request.form.get("reference", ""), actor=current_user.actor,
                                  now=now)
     except InvalidInput as exc:
-        session.rollback()
+        discard()
         return _meeting_page(meeting, mesa, role, errors=exc.errors, status=422)
     except ConflictError:
         return _conflict(meeting_id, "mesa.agenda")
     audit(session, "mesa.agenda", case_id=case.id, object_type="meeting", object_id=meeting.id,
           detail={"added": "manual"})
-    session.commit()
     flash(_("Caso %(reference)s añadido al orden del día.", reference=case.reference), "info")
     return redirect(url_for("mesa.meeting", meeting_id=meeting.id, _anchor=f"case-{case.id}"))
 
@@ -115,22 +117,28 @@ def close(meeting_id: int) -> ResponseReturnValue:
         db.session(), mesa, m, expected_version=posted_version(), actor=current_user.actor, now=now),
         _("Acta cerrada: ya no se puede modificar."))
 
+
 def _conflict(meeting_id: int, action: str) -> ResponseReturnValue:
-    """Answer an edit of stale or closed minutes: 409 with the current meeting page, audited."""
-    db.session.rollback()
+    """Answer an edit of stale or closed minutes: 409 with the current meeting page, the failure audited."""
+    discard()  # show the minutes as stored, not as the refused edit left them
     meeting, mesa, role = meeting_and_role(meeting_id, action)
     if meeting.status == "closed":
         flash(_("El acta está cerrada: ya no se puede modificar."), "error")
     else:
         flash(_("Otra persona ha modificado el acta mientras la tenía abierta: esta es su situación actual."), "error")
-    audit(db.session(), action, object_type="meeting", object_id=meeting.id, outcome="failed",
-          detail={"reason": "closed" if meeting.status == "closed" else "conflict"})
-    return _meeting_page(meeting, mesa, role, status=409)
+    failure = (action, {"object_type": "meeting", "object_id": meeting.id, "outcome": "failed",
+                        "detail": {"reason": "closed" if meeting.status == "closed" else "conflict"}})
+    return _meeting_page(meeting, mesa, role, status=409, failure=failure)
 
 
 def _edit(meeting_id: int, action: str, change: Callable[[Meeting, Mesa, datetime], object], message: str, *,
           case_id: int | None = None, anchor: str | None = None) -> ResponseReturnValue:
-    """Run one change of the minutes as the coordinator: 403 for others, 409 if stale or closed, 422 if invalid."""
+    """Run one change of the minutes as the coordinator: 403 for others, 409 if stale or closed, 422 if invalid.
+
+    Only the Mesa's own answers are here (the meeting page with the fields to correct, or as it now stands);
+    a refusal of the engine (403/404) is the app-wide handler's, audited under `action`.
+    """
+    act_as(action)
     meeting, mesa, _role = meeting_and_role(meeting_id, action, coordinator=True)
     session, now = db.session(), clock.now()
     locked = ops.lock_meeting(session, meeting.id)
@@ -138,27 +146,29 @@ def _edit(meeting_id: int, action: str, change: Callable[[Meeting, Mesa, datetim
     try:
         change(locked, mesa, now)
     except InvalidInput as exc:
-        session.rollback()
-        audit(session, action, case_id=case_id, object_type="meeting", object_id=meeting_id, outcome="failed",
-              detail={"fields": sorted(exc.errors)})
-        return _meeting_page(locked, mesa, COORDINATOR, errors=exc.errors, status=422)
+        discard()  # show the minutes as stored, not as the refused edit left them
+        failure = (action, {"case_id": case_id, "object_type": "meeting", "object_id": meeting_id,
+                            "outcome": "failed", "detail": {"fields": sorted(exc.errors)}})
+        return _meeting_page(locked, mesa, COORDINATOR, errors=exc.errors, status=422, failure=failure)
     except ConflictError:
         return _conflict(meeting_id, action)
     except (PermissionDeniedError, NotFoundError):
-        deny(action, 403, object_type="meeting", object_id=meeting_id)
+        raise
     except EngineError as exc:  # the agreement process refused to start: say so, store nothing
-        session.rollback()
+        discard()
         return _meeting_page(locked, mesa, COORDINATOR, errors={"(form)": [str(exc)]}, status=422)
     audit(session, action, case_id=case_id, object_type="meeting", object_id=meeting_id)
-    session.commit()
     flash(message, "info")
     return redirect(url_for("mesa.meeting", meeting_id=meeting_id, _anchor=anchor) if anchor
                     else url_for("mesa.meeting", meeting_id=meeting_id))
 
 
 def _meeting_page(meeting: Meeting, mesa: Mesa, role: str, *, errors: Mapping[str, Sequence[str]] | None = None,
-                  status: int = 200) -> ResponseReturnValue:
-    """Render a meeting; every case summary shown is audited as a read via the Mesa."""
+                  status: int = 200, failure: tuple[str, Mapping[str, Any]] | None = None) -> ResponseReturnValue:
+    """Render a meeting; every case summary shown is audited as a read via the Mesa, after the `failure` it answers.
+
+    On an error answer (which rolls the request back) the audit is written apart, so it is kept.
+    """
     session, now = db.session(), clock.now()
     closed = meeting.status == "closed"
     content = minutes_of(session, meeting).content if closed else None  # type: ignore[union-attr]
@@ -175,9 +185,9 @@ def _meeting_page(meeting: Meeting, mesa: Mesa, role: str, *, errors: Mapping[st
         territory=territory_name(session, mesa.territory_id),
     )
     case_ids = snapshot_detail(content) if content else [s.case_id for s in summaries]
-    for case_id in case_ids:
-        audit(session, "case.read", case_id=case_id, object_type="case", object_id=case_id,
-              detail={"via": "mesa", "meeting_id": meeting.id})
-    audit(session, "mesa.read", object_type="meeting", object_id=meeting.id, detail={"view": "meeting"})
-    session.commit()
+    events = [failure] if failure else []
+    events += [("case.read", {"case_id": case_id, "object_type": "case", "object_id": case_id,
+                              "detail": {"via": "mesa", "meeting_id": meeting.id}}) for case_id in case_ids]
+    events.append(("mesa.read", {"object_type": "meeting", "object_id": meeting.id, "detail": {"view": "meeting"}}))
+    audit_page_events(session, status, events)
     return make_response(html, status)

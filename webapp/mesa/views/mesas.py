@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 from engine.errors import ConflictError
 from engine.models import Mesa
 from webapp import clock
-from webapp.audit import audit, audit_now
+from webapp.audit import audit
 from webapp.extensions import db
 from webapp.mesa import operations as ops
 from webapp.mesa.queries import (
@@ -26,14 +26,9 @@ from webapp.mesa.queries import (
 from webapp.mesa.schedule import convene_extraordinary, next_working_day, next_working_day_iso, plan_next_meeting
 from webapp.mesa.settings import update_settings
 from webapp.mesa.views.blueprint import LABELS, bp
-from webapp.mesa.views.common import (
-    int_or_none,
-    invalid_redirect,
-    mesa_and_role,
-    posted_case,
-    posted_datetime,
-    posted_version,
-)
+from webapp.mesa.views.common import invalid_redirect, mesa_and_role, posted_case, posted_datetime
+from webapp.requests import deny, posted_int, posted_version
+from webapp.transaction import discard
 from webapp.transfers.queries import transfers_of
 from webapp.validation import InvalidInput
 
@@ -44,8 +39,7 @@ def index() -> ResponseReturnValue:
     """List the Mesas the user coordinates or sits at (straight to it when there is one)."""
     mine = mesas_of(db.session(), current_user)
     if not mine:
-        audit_now(db.session(), "mesa.read", outcome="denied")
-        abort(403)
+        deny(403, action="mesa.read")
     if len(mine) == 1:
         return redirect(url_for("mesa.show", mesa_id=mine[0][0].id))
     return render_template("mesa/index.html", mesas=mine)
@@ -66,7 +60,6 @@ def show(mesa_id: int) -> ResponseReturnValue:
     )
     audit(session, "mesa.read", object_type="mesa", object_id=mesa.id,
           detail={"view": "mesa", "case_ids": sorted(p.case_id for p in found)})
-    session.commit()
     return html
 
 
@@ -86,7 +79,6 @@ def convene(mesa_id: int) -> ResponseReturnValue:
     except ValueError:
         abort(400)
     audit(session, "mesa.convene", case_id=case.id, object_type="meeting", object_id=meeting.id)
-    session.commit()
     flash(_("Reunión extraordinaria convocada; el caso %(reference)s está en su orden del día.",
             reference=case.reference), "info")
     return redirect(url_for("mesa.meeting", meeting_id=meeting.id))
@@ -103,7 +95,6 @@ def include_proposal(mesa_id: int) -> ResponseReturnValue:
     ops.add_to_agenda(session, mesa, meeting, case.reference, actor=current_user.actor, now=now)
     audit(session, "mesa.agenda", case_id=case.id, object_type="meeting", object_id=meeting.id,
           detail={"added": "manual"})
-    session.commit()
     flash(_("El caso %(reference)s está en el orden del día de la próxima reunión.", reference=case.reference), "info")
     return redirect(url_for("mesa.show", mesa_id=mesa.id))
 
@@ -118,21 +109,19 @@ def settings(mesa_id: int) -> ResponseReturnValue:
     errors: dict[str, list[str]] = {}
     status = 200
     if request.method == "POST":
-        interval = request.form.get("interval", "")
-        representatives = {seat.agency_id: int_or_none(request.form.get(f"rep-{seat.agency_id}")) for seat in members}
+        representatives = {seat.agency_id: posted_int(f"rep-{seat.agency_id}") for seat in members}
         try:
-            update_settings(session, mesa, interval_days=int(interval) if interval.isdigit() else 0,
-                                representatives=representatives, expected_version=posted_version())
+            update_settings(session, mesa, interval_days=posted_int("interval", 0),
+                            representatives=representatives, expected_version=posted_version())
         except InvalidInput as exc:
-            session.rollback()
+            discard()  # show the settings as stored
             errors, status = exc.errors, 422
         except ConflictError:
-            session.rollback()
+            discard()
             flash(_("Otra persona ha cambiado los ajustes de la Mesa mientras tanto: revise los datos."), "error")
             status = 409
         else:
             audit(session, "mesa.settings", object_type="mesa", object_id=mesa.id)
-            session.commit()
             flash(_("Ajustes de la Mesa guardados."), "info")
             return redirect(url_for("mesa.show", mesa_id=mesa.id))
         mesa = session.get(Mesa, mesa_id) or mesa

@@ -76,4 +76,3 @@ def _audit_minutes(meeting: Meeting, content: Mapping[str, Any], names: Mapping[
         audit(session, "case.read", case_id=case_id, object_type="case", object_id=case_id,
               detail={"via": "mesa", "minutes": form, "identity": case_id in names})
     audit(session, "mesa.minutes", object_type="meeting", object_id=meeting.id, detail={"format": form})
-    session.commit()
