@@ -55,3 +55,4 @@ diagrams: venv $(NODE_STAMP)
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/python -m tools.structure  # the structural figures (commits in webapp/, module sizes, layers, repeats)
