@@ -45,12 +45,14 @@ def answers(form: FormDefinition, rng: random.Random, now: datetime, leaning: Le
 
 def reanswer(
     form: FormDefinition, data: Mapping[str, Any], fields: Collection[str], rng: random.Random, now: datetime,
-    leaning: Leaning = Leaning(), *, attempt: int = 0,
+    leaning: Leaning = Leaning(), *, attempt: int = 0, refused: dict[str, list[Any]] | None = None,
 ) -> dict[str, Any]:
     """Draw again the answers to `fields` (error paths such as 'a/b' name their first part); keep the rest.
 
     A refused choice among levels is drawn without the lean towards the target; later attempts fill
-    lists completely more often, since checks tend to ask for every required item.
+    lists completely more often, since checks tend to ask for every required item. With `refused`
+    (kept by the caller across the attempts at one step), a choice is not drawn again once refused
+    while others remain: a level below the computed one is given up after one try.
     """
     properties = form.schema.get("properties", {})
     checklist = _is_checklist(properties)
@@ -60,6 +62,13 @@ def reanswer(
         prop = properties.get(name)
         if prop is None:  # an unknown field or a whole-form error: start again
             return answers(form, rng, now, leaning)
+        if refused is not None and (choices := options(prop)):
+            tried = refused.setdefault(name, [])
+            tried.append(data.get(name))
+            remaining = [choice for choice in choices if choice not in tried]
+            if remaining:
+                fresh[name] = rng.choice(remaining)
+                continue
         fresh[name] = value(prop, rng, now, Leaning(leaning.levels, None, leaning.propensity), checklist=checklist,
                             fill=min(0.5 + attempt / 10, 0.95))
     return fresh

@@ -125,13 +125,15 @@ class HistoryPlay:
         name, form = self.sim.entry_form or ("", None)
         assert form is not None
         data = answers(form, self.rng, self.now, self.leaning)
+        refused: dict[str, list[Any]] = {}  # choices the form refused at this step
         for attempt in range(RETRIES):
             try:
                 with self.session.begin_nested():
                     case, _ = start_case(self.session, territory_id=self.sim.territory_id, process_key=ENTRY,
                                          data=data, now=self.now, actor=Actor.system("verificador"), check_form=True)
             except TaskDataError as exc:
-                data = reanswer(form, data, exc.errors, self.rng, self.now, self.leaning, attempt=attempt)
+                data = reanswer(form, data, exc.errors, self.rng, self.now, self.leaning, attempt=attempt,
+                                refused=refused)
                 continue
             except EngineError as exc:
                 self.result.errors.append(f"{ENTRY}: {exc}")
@@ -206,13 +208,15 @@ class HistoryPlay:
         if data is None:
             data = answers(form, self.rng, self.now, self.leaning)
         actor = self.sim.actor(task.agency_kind)
+        refused: dict[str, list[Any]] = {}  # choices the form refused at this step
         for attempt in range(RETRIES):
             try:
                 with self.session.begin_nested():
                     complete_task(self.session, task.id, data, expected_version=task.version, now=self.now,
                                   actor=actor)
             except TaskDataError as exc:
-                data = reanswer(form, data, exc.errors, self.rng, self.now, self.leaning, attempt=attempt)
+                data = reanswer(form, data, exc.errors, self.rng, self.now, self.leaning, attempt=attempt,
+                                refused=refused)
                 continue
             except EngineError as exc:
                 self.result.errors.append(f"{task.element_id}: {exc}")
@@ -228,6 +232,7 @@ class HistoryPlay:
             return
         form = found[1]
         data = dict(data) if data is not None else answers(form, self.rng, self.now, self.leaning)
+        refused: dict[str, list[Any]] = {}  # choices the form refused at this step
         for attempt in range(RETRIES):
             try:
                 with self.session.begin_nested():
@@ -235,7 +240,8 @@ class HistoryPlay:
                     start_process(self.session, case, key, data, now=self.now, actor=Actor.system("verificador"),
                                   check_form=True)
             except TaskDataError as exc:
-                data = reanswer(form, data, exc.errors, self.rng, self.now, self.leaning, attempt=attempt)
+                data = reanswer(form, data, exc.errors, self.rng, self.now, self.leaning, attempt=attempt,
+                                refused=refused)
                 continue
             except EngineError as exc:
                 self.result.errors.append(f"{key}: {exc}")

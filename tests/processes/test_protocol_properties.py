@@ -57,12 +57,14 @@ class CaseHistory(RuleBasedStateMachine):
     def submit(self, form: FormDefinition, act: Any) -> bool:
         """Run `act(data)` with generated answers, drawing again what the form refuses."""
         data = answers(form, self.rng, self.p.clock.now(), self.leaning)
+        refused: dict[str, list[Any]] = {}  # choices the form refused at this step
         for attempt in range(RETRIES):
             try:
                 with self.session.begin_nested():
                     act(data)
             except TaskDataError as exc:
-                data = reanswer(form, data, exc.errors, self.rng, self.p.clock.now(), self.leaning, attempt=attempt)
+                data = reanswer(form, data, exc.errors, self.rng, self.p.clock.now(), self.leaning, attempt=attempt,
+                                refused=refused)
                 continue
             self.session.commit()
             return True
