@@ -22,7 +22,8 @@ from webapp.api.errors import form_errors_at, load_args, load_body
 from webapp.api.openapi import documented, openapi_document
 from webapp.api.queries import TaskAccess
 from webapp.auth.operations import authenticate
-from webapp.auth.tokens import TOKEN_LIFETIME, issue_token
+from webapp.auth.sessions import issue_api_token
+from webapp.auth.tokens import TOKEN_LIFETIME
 from webapp.extensions import db
 from webapp.requests import deny
 from webapp.transaction import apart
@@ -52,8 +53,10 @@ def token() -> ResponseReturnValue:
     with apart() as session:  # the audit rows and failure counters are kept, whatever the outcome
         result = authenticate(session, body["username"], body["password"], now=now, ip=request.remote_addr)
     if result.user is None:
-        raise TooManyRequests() if result.reason in ("locked", "throttled") else unauthorized("invalid_credentials")
-    issued = issue_token(str(current_app.config["SECRET_KEY"]), result.user.id, result.user.session_generation)
+        if result.reason in ("locked", "throttled"):
+            raise TooManyRequests(retry_after=result.retry_after)
+        raise unauthorized("invalid_credentials")
+    issued = issue_api_token(result.user, now=now)  # a revocable server-side session
     answer = {"token": issued, "token_type": "Bearer", "expires_at": now + TOKEN_LIFETIME}
     return jsonify(schemas.TokenOut().dump(answer))
 
