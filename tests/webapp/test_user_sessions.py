@@ -186,3 +186,13 @@ def test_the_database_keeps_no_usable_session_key(accounts: Flask) -> None:
         stored = db.session.execute(select(UserSession.key_hash)).scalar_one()
     assert key not in stored
     assert len(stored) == 64
+
+
+def test_sessions_ended_long_ago_are_forgotten_at_the_next_sign_in(accounts: Flask) -> None:
+    browser(accounts)
+    with accounts.app_context():
+        db.session.execute(update(UserSession).values(created_at=datetime.now(UTC) - timedelta(days=8)))
+        db.session.commit()
+    browser(accounts)
+    with accounts.app_context():
+        assert len(db.session.execute(select(UserSession.id)).all()) == 1

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from flask import current_app, g, request, session
 from flask_login import login_user, logout_user
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from engine.models import UserAccount, UserSession
@@ -26,6 +26,7 @@ from webapp.auth.tokens import TOKEN_LIFETIME, issue_token
 from webapp.extensions import db
 
 TOUCH_EVERY = timedelta(minutes=1)  # last_seen_at is at most this stale: reads rarely write
+KEEP_FOR = timedelta(days=7)  # ended sessions are forgotten after this (sign-ins stay in the audit log)
 SESSION_KEY = "sid"  # the entry of the signed cookie that holds the browser session's key
 # Browser families and systems recognised in a User-Agent, most specific first; the rest is "otro".
 _BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
@@ -56,6 +57,8 @@ def agent_summary(user_agent: str) -> str:
 
 def open_session(session: Session, user_id: int, *, kind: str, agent: str, now: datetime) -> str:
     """Record a new session of a user and return its key (shown once: only its hash is stored)."""
+    # Sessions this old ended long ago (every lifetime is shorter): drop the user's, so the table stays small.
+    session.execute(delete(UserSession).where(UserSession.user_id == user_id, UserSession.created_at < now - KEEP_FOR))
     key = secrets.token_urlsafe(32)
     session.add(UserSession(key_hash=key_hash(key), user_id=user_id, kind=kind, created_at=now, last_seen_at=now,
                             agent=agent[:60]))
