@@ -196,3 +196,14 @@ def test_sessions_ended_long_ago_are_forgotten_at_the_next_sign_in(accounts: Fla
     browser(accounts)
     with accounts.app_context():
         assert len(db.session.execute(select(UserSession.id)).all()) == 1
+
+
+def test_a_token_signed_out_through_the_api_is_401_afterwards(accounts: Flask) -> None:
+    headers, other = api_token(accounts), api_token(accounts)
+    client = accounts.test_client()
+    assert client.delete("/api/v1/auth/token", headers=headers).get_json() == {"revoked": True}
+    replayed = client.get("/api/v1/me", headers=headers)
+    assert replayed.status_code == 401
+    assert replayed.headers["WWW-Authenticate"] == "Bearer error=invalid_token"
+    assert client.get("/api/v1/me", headers=other).status_code == 200  # her other tokens stay
+    assert [e.outcome for e in audit_events(accounts, "logout")] == ["ok"]  # type: ignore[attr-defined]

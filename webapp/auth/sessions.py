@@ -165,6 +165,14 @@ def load_api_principal(user_id: int, generation: int, key: str) -> Principal | N
     return load_principal(db.session(), user_id, generation)
 
 
+def end_api_session() -> None:
+    """Revoke the token of this API request: from now on it answers 401."""
+    session_id = current_session_id()
+    if session_id is not None:
+        db.session.execute(update(UserSession).where(UserSession.id == session_id)
+                           .values(revoked_at=datetime.now(UTC), revoked_reason="logout"))
+
+
 def current_session_id() -> int | None:
     """Return the id of this request's server-side session (browser or token), if signed in."""
     value = g.get("user_session_id")
