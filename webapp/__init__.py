@@ -18,7 +18,8 @@ from engine.localtime import LOCAL_TZ
 from webapp.admin.views import bp as admin_bp
 from webapp.api.views import bp as api_bp
 from webapp.auth.cli import agencies_cli, users_cli
-from webapp.auth.principal import Principal, load_principal
+from webapp.auth.session_views import bp as sessions_bp
+from webapp.auth.sessions import load_user
 from webapp.auth.views import bp as auth_bp
 from webapp.cases.views import bp as cases_bp
 from webapp.cli import deadlines_cli, demo_cli, processes_cli
@@ -31,6 +32,7 @@ from webapp.levels import init_levels
 from webapp.mesa.cli import mesa_cli
 from webapp.mesa.views import bp as mesa_bp
 from webapp.notifications.views import bp as notifications_bp
+from webapp.proxies import trust_proxies
 from webapp.resources.views import bp as resources_bp
 from webapp.status.views import bp as status_bp
 from webapp.supervision.views import bp as supervision_bp
@@ -55,6 +57,7 @@ ENV_CONFIG = {
     "COORDINA_SMTP_PASSWORD": "SMTP_PASSWORD",
     "COORDINA_SMTP_STARTTLS": "SMTP_STARTTLS",
     "COORDINA_MAIL_FROM": "MAIL_FROM",
+    "COORDINA_TRUSTED_PROXIES": "TRUSTED_PROXIES",
 }
 TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
 
@@ -63,6 +66,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then instance file and environment, then `config` (tests)."""
     app = Flask(__name__, instance_relative_config=True)
     load_config(app, config)
+    trust_proxies(app)
     init_extensions(app)
     register_blueprints(app)
     register_cli(app)
@@ -145,24 +149,17 @@ def init_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = ""
-    login_manager.user_loader(_load_user)
+    login_manager.user_loader(load_user)  # the cookie's server-side session must still be open
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     init_i18n(app)
     init_levels(app)
 
 
-def _load_user(session_id: str) -> Principal | None:
-    """Rebuild the signed-in user from the session: gone if disabled or after a password reset."""
-    user_id, _, generation = session_id.partition(":")
-    if not user_id.isdigit() or not generation.isdigit():
-        return None
-    return load_principal(db.session(), int(user_id), int(generation))
-
-
 def register_blueprints(app: Flask) -> None:
     """Mount the feature blueprints."""
     app.register_blueprint(auth_bp)
+    app.register_blueprint(sessions_bp)
     app.register_blueprint(worklist_bp)
     app.register_blueprint(tasks_bp)
     app.register_blueprint(cases_bp)

@@ -24,6 +24,7 @@ from engine.models.task import OpenTask, TaskEvent
 from engine.models.territory import Territory
 from engine.models.timer import DueTimer
 from engine.models.user import UserAccount
+from engine.models.user_session import UserSession
 
 __all__ = [
     "Agency",
@@ -56,5 +57,6 @@ __all__ = [
     "TaskEvent",
     "Territory",
     "UserAccount",
+    "UserSession",
     "agency_territory",
 ]

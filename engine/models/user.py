@@ -26,11 +26,11 @@ class UserAccount(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     email: Mapped[str | None] = mapped_column(String(254))
     language: Mapped[str] = mapped_column(String(5), default="es")
-    # Login throttling: consecutive failures and, after too many, a lock until this time.
+    # Sign-in back-off: consecutive failures and, after too many, a wait until this time (webapp/auth/throttle.py).
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
-    # Bumped on password reset or disabling: every session and API token issued before is void.
+    # Bumped on password reset, disabling or new roles: every session and API token issued before is void.
     session_generation: Mapped[int] = mapped_column(Integer, default=1)
 
     def has_role(self, role: str) -> bool:

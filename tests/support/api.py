@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from werkzeug.test import TestResponse
 from engine.models import Agency, AuditEvent, OpenTask, Territory, UserAccount
 from tests.support.protocol import detection
 from tests.support.web import AppFactory
-from webapp.auth.tokens import issue_token
+from webapp.auth.sessions import issue_api_token
 from webapp.extensions import db
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,9 +61,10 @@ class ApiWorld:
 
     def token(self, user: str) -> str:
         """Return a fresh bearer token of a user (without going through the password check)."""
-        with self.app.app_context():
-            account = db.session.get_one(UserAccount, self.users[user])
-            return issue_token(self.app.config["SECRET_KEY"], account.id, account.session_generation)
+        with self.app.test_request_context():
+            token = issue_api_token(db.session.get_one(UserAccount, self.users[user]), now=datetime.now(UTC))
+            db.session.commit()
+            return token
 
     def call(self, user: str | None, method: str, path: str, json: Any = None, **kwargs: Any) -> TestResponse:
         """Call the API as `user` (None: without a token)."""

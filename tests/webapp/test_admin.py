@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 
 from engine.models import Agency, UserAccount
@@ -129,3 +131,23 @@ def test_resetting_a_password_ends_open_sessions_and_the_new_one_works(site: Sit
     refused = old.post("/login", data={"username": "policia", "password": PASSWORD, "csrf_token": token})
     assert refused.status_code == 401
     assert [e.object_id for e in site.audit("user.reset_password")] == [user_id]
+
+
+def test_changing_roles_ends_open_sessions_and_the_new_roles_apply_at_the_next_sign_in(site: Site) -> None:
+    police = site.browser("policia")
+    admin = site.browser("admin")
+    user_id = site.users["policia"]
+    form = admin.get(f"/admin/usuarios/{user_id}/roles").get_data(as_text=True)
+    assert re.search(r'<option selected value="professional">|<option value="professional" selected>', form)
+    assert admin.post(f"/admin/usuarios/{user_id}/roles", {}).status_code == 422  # at least one role
+    assert police.get("/").status_code == 200
+    response = admin.post(f"/admin/usuarios/{user_id}/roles", [("roles", "professional"), ("roles", "supervisor")])
+    assert response.status_code == 302
+    assert "Roles de policia cambiados" in admin.get("/admin/").get_data(as_text=True)
+    ended = police.get("/")
+    assert ended.status_code == 302
+    assert "/login" in ended.headers["Location"]
+    assert site.browser("policia").get("/supervision").status_code == 200
+    [event] = site.audit("user.roles")
+    assert (event.object_id, event.detail) == (user_id, {"from": ["professional"], "to": ["professional",
+                                                                                         "supervisor"]})

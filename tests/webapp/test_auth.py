@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from engine.models import Agency, AuditEvent, Territory, UserAccount
 from tests.support.web import AppFactory
-from webapp.auth.operations import LOCK_FOR, MAX_FAILURES, create_user, reset_password, set_active
+from webapp.auth.operations import create_user, reset_password, set_active
+from webapp.auth.throttle import ADDRESS_SLOW_AFTER, PAIR_BASE, PAIR_FREE
 from webapp.extensions import db
 
 PASSWORD = "una-clave-larga-de-prueba"
@@ -97,27 +100,27 @@ def test_a_wrong_password_is_refused_and_logged_without_the_password(accounts_ap
     assert "no-es-la-clave" not in str(row.detail)
 
 
-def test_repeated_failures_lock_the_account_even_for_the_right_password(accounts_app: Flask) -> None:
+def test_repeated_failures_from_one_address_make_it_wait_even_for_the_right_password(accounts_app: Flask) -> None:
     client = accounts_app.test_client()
-    for _ in range(MAX_FAILURES):
-        assert sign_in(client, "ana", "no-es-la-clave") == 401
-    assert sign_in(client, "ana", PASSWORD) == 429
-    assert audit_rows(accounts_app, "login")[-1].outcome == "locked"
-    with accounts_app.app_context():
-        user = db.session.execute(select(UserAccount).where(UserAccount.username == "ana")).scalar_one()
-        assert user.locked_until is not None
-        user.locked_until = datetime.now(UTC) - timedelta(seconds=1)  # as if LOCK_FOR had passed
-        db.session.commit()
-    assert timedelta(minutes=10) <= LOCK_FOR
-    assert sign_in(client, "ana", PASSWORD) == 302
-
-
-def test_many_failures_from_one_address_are_throttled_across_accounts(accounts_app: Flask) -> None:
-    client = accounts_app.test_client()
-    for number in range(20):
-        sign_in(client, f"nadie{number}", "x" * 12)
-    assert sign_in(client, "ana", PASSWORD) == 429
+    started = datetime.now(UTC)
+    with time_machine.travel(started, tick=False):
+        for _ in range(PAIR_FREE):
+            assert sign_in(client, "ana", "no-es-la-clave") == 401
+        assert sign_in(client, "ana", PASSWORD) == 429
     assert audit_rows(accounts_app, "login")[-1].outcome == "throttled"
+    with time_machine.travel(started + PAIR_BASE + timedelta(seconds=1), tick=False):
+        assert sign_in(client, "ana", PASSWORD) == 302
+
+
+def test_many_failures_from_one_address_slow_it_but_the_right_password_still_signs_in(accounts_app: Flask) -> None:
+    accounts_app.config["LOGIN_SLOWDOWN_SECONDS"] = 0.2  # a short pause in tests (2 s by default)
+    client = accounts_app.test_client()
+    for number in range(ADDRESS_SLOW_AFTER):
+        assert sign_in(client, f"nadie{number}", "x" * 12) == 401
+    started = time.monotonic()
+    assert sign_in(client, "ana", PASSWORD) == 302
+    assert time.monotonic() - started >= 0.1  # slowed: one failure past the threshold adds SLOWDOWN_STEP
+    assert audit_rows(accounts_app, "login")[-1].outcome == "ok"
 
 
 def test_an_idle_session_expires(accounts_app: Flask) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -9,11 +10,11 @@ from flask import Flask
 from sqlalchemy import select
 
 from engine.errors import ConflictError, EngineError, ExecutionError, NotFoundError, PermissionDeniedError
-from engine.models import AuditEvent, TaskEvent
+from engine.models import AuditEvent, TaskEvent, UserAccount
 from engine.tasks import claim_task
 from tests.webapp.conftest import Site
 from webapp.api import views as api_views
-from webapp.auth.tokens import issue_token
+from webapp.auth.sessions import issue_api_token
 from webapp.extensions import csrf, db
 from webapp.tasks import views as task_views
 
@@ -60,8 +61,9 @@ def audit_rows(site: Site, action: str) -> list[tuple[str, str | None, int | Non
 
 def bearer(site: Site, username: str) -> dict[str, str]:
     """Return the API headers of a user."""
-    with site.app.app_context():
-        token = issue_token(str(site.app.config["SECRET_KEY"]), site.users[username], 1)
+    with site.app.test_request_context():
+        token = issue_api_token(db.session.get_one(UserAccount, site.users[username]), now=datetime.now(UTC))
+        db.session.commit()
     return {"Authorization": f"Bearer {token}"}
 
 

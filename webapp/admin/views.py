@@ -14,7 +14,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from engine.models import Agency, AgencyKind, Territory, UserAccount
 from engine.models.user import ROLES
-from webapp.auth.operations import AccountError, create_agency, create_user, reset_password, set_active
+from webapp.auth.operations import AccountError, create_agency, create_user, reset_password, set_active, set_roles
 from webapp.auth.passwords import MIN_LENGTH
 from webapp.extensions import db, login_manager
 from webapp.requests import deny
@@ -50,6 +50,12 @@ class PasswordForm(FlaskForm):  # type: ignore[misc]
 
     password = PasswordField(_l("Nueva contraseña"), validators=[DataRequired(), Length(max=256)],
                              description=_l("Al menos %(count)s caracteres.", count=MIN_LENGTH))
+
+
+class RolesForm(FlaskForm):  # type: ignore[misc]
+    """The roles a user holds."""
+
+    roles = SelectMultipleField(_l("Roles"), validators=[DataRequired()])
 
 
 class ConfirmForm(FlaskForm):  # type: ignore[misc]
@@ -153,6 +159,21 @@ def password(user_id: int) -> ResponseReturnValue:
                     username=user.username), "info")
             return redirect(url_for("admin.index"))
     return render_template("admin/password.html", form=form, user=user), 422 if form.errors else 200
+
+
+@bp.route("/usuarios/<int:user_id>/roles", methods=["GET", "POST"])
+@login_required
+def roles(user_id: int) -> ResponseReturnValue:
+    """Give a user other roles: her sessions and tokens end, she signs in again with the new ones."""
+    user = db.session.get(UserAccount, user_id) or abort(404)
+    form = RolesForm(data={"roles": user.roles or []})
+    form.roles.choices = [(role, str(ROLE_LABELS[role])) for role in ROLES]
+    if form.validate_on_submit():
+        set_roles(db.session(), user, form.roles.data or [])
+        flash(_("Roles de %(username)s cambiados: sus sesiones abiertas se han cerrado.", username=user.username),
+              "info")
+        return redirect(url_for("admin.index"))
+    return render_template("admin/roles.html", form=form, user=user), 422 if form.errors else 200
 
 
 def _set_active(user_id: int, active: bool) -> ResponseReturnValue:

@@ -1,7 +1,8 @@
 """Bearer tokens on every API request, the roles that may touch case data, and the API's audit trail.
 
-A request carries `Authorization: Bearer <token>`; the token names a user and her session
-generation, so disabling her or resetting her password voids every token issued before. The
+A request carries `Authorization: Bearer <token>`; the token names a user, her session generation
+and a server-side session (webapp/auth/sessions.py), so disabling her, changing her password or roles,
+or her closing that session voids the token. The
 principal is rebuilt from the database on every request and kept on `g` for that request only.
 """
 
@@ -16,7 +17,8 @@ from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 
 from webapp.audit import audit
-from webapp.auth.principal import ROLE_PROFESSIONAL, ROLE_SUPERVISOR, Principal, load_principal
+from webapp.auth.principal import ROLE_PROFESSIONAL, ROLE_SUPERVISOR, Principal
+from webapp.auth.sessions import load_api_principal
 from webapp.auth.tokens import read_token
 from webapp.extensions import db
 from webapp.requests import act_as, deny
@@ -55,7 +57,7 @@ def token_required(*, action: str | None = None, casework: bool = True) -> Calla
             if token is None:
                 raise unauthorized()
             identity = read_token(str(current_app.config["SECRET_KEY"]), token)
-            principal = load_principal(db.session(), *identity) if identity else None
+            principal = load_api_principal(*identity) if identity else None
             if principal is None:
                 raise unauthorized("invalid_token")
             g.api_principal = principal

@@ -22,7 +22,8 @@ from webapp.api.errors import form_errors_at, load_args, load_body
 from webapp.api.openapi import documented, openapi_document
 from webapp.api.queries import TaskAccess
 from webapp.auth.operations import authenticate
-from webapp.auth.tokens import TOKEN_LIFETIME, issue_token
+from webapp.auth.sessions import end_api_session, issue_api_token
+from webapp.auth.tokens import TOKEN_LIFETIME
 from webapp.extensions import db
 from webapp.requests import deny
 from webapp.transaction import apart
@@ -31,6 +32,8 @@ from webapp.worklist.queries import Filters, worklist
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 INTAKE, INCIDENT = "intake", "incident"
+REVOKED = {"type": "object", "properties": {"revoked": {"type": "boolean"}}, "required": ["revoked"],
+           "additionalProperties": False}  # the answer to signing a token out
 
 
 def _now() -> datetime:
@@ -46,16 +49,29 @@ def _session() -> Session:
 def token() -> ResponseReturnValue:
     """Exchange a username and password for a bearer token.
 
-    Failed attempts count towards the account's lock-out and the address's throttling (429).
+    Failed attempts make this address (for this name) and the account wait a while, doubling each time: 429
+    with Retry-After. A flood of failures from one address only slows it; the right password still works.
     """
     body, now = load_body(schemas.TokenRequest()), _now()
     with apart() as session:  # the audit rows and failure counters are kept, whatever the outcome
         result = authenticate(session, body["username"], body["password"], now=now, ip=request.remote_addr)
     if result.user is None:
-        raise TooManyRequests() if result.reason in ("locked", "throttled") else unauthorized("invalid_credentials")
-    issued = issue_token(str(current_app.config["SECRET_KEY"]), result.user.id, result.user.session_generation)
+        if result.reason in ("locked", "throttled"):
+            raise TooManyRequests(retry_after=result.retry_after)
+        raise unauthorized("invalid_credentials")
+    issued = issue_api_token(result.user, now=now)  # a revocable server-side session
     answer = {"token": issued, "token_type": "Bearer", "expires_at": now + TOKEN_LIFETIME}
     return jsonify(schemas.TokenOut().dump(answer))
+
+
+@bp.delete("/auth/token")
+@documented(responses={200: REVOKED}, tags=["auth"])
+@token_required(casework=False)
+def revoke_token() -> ResponseReturnValue:
+    """Sign out: end the bearer token of this request, which answers 401 from then on."""
+    end_api_session()
+    audit_api("logout")
+    return jsonify({"revoked": True})
 
 
 @bp.get("/me")

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from engine.models import Agency, UserAccount
 from engine.models.user import ROLES
-from webapp.auth.operations import AccountError, create_agency, create_user, reset_password, set_active
+from webapp.auth.operations import AccountError, create_agency, create_user, reset_password, set_active, set_roles
 from webapp.extensions import db
 from webapp.transaction import unit_of_work
 
@@ -100,3 +100,13 @@ def reset_password_command(username: str, password: str) -> None:
     with unit_of_work(db.session()) as session, _refusal_as_click_error():
         reset_password(session, _user(username), password)
     click.echo(f"Password of {username} reset.")
+
+
+@users_cli.command("set-roles")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True, type=click.Choice(ROLES), help="Repeat for each role.")
+def set_roles_command(username: str, roles: tuple[str, ...]) -> None:
+    """Give a user other roles (her sessions and tokens end: she signs in again with the new ones)."""
+    with unit_of_work(db.session()) as session, _refusal_as_click_error():
+        set_roles(session, _user(username), roles)
+    click.echo(f"Roles of {username}: {', '.join(sorted(set(roles)))}.")

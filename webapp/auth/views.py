@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
@@ -17,6 +17,7 @@ from wtforms.validators import DataRequired, Length
 from webapp.audit import audit
 from webapp.auth.operations import authenticate
 from webapp.auth.principal import load_principal
+from webapp.auth.sessions import begin_browser_session, end_browser_session
 from webapp.extensions import db
 from webapp.i18n import LANGUAGES
 from webapp.transaction import apart
@@ -42,9 +43,7 @@ def login() -> ResponseReturnValue:
         if result.user is not None:
             principal = load_principal(db.session(), result.user.id)
             assert principal is not None
-            session.clear()  # a new session id for the signed-in user
-            login_user(principal)
-            session["seen"] = datetime.now(UTC).timestamp()
+            begin_browser_session(principal)  # a new cookie session, recorded on the server
             return redirect(_safe_next(request.args.get("next")))
         messages = {
             "locked": _("Cuenta bloqueada temporalmente por demasiados intentos fallidos."),
@@ -60,8 +59,7 @@ def login() -> ResponseReturnValue:
 def logout() -> ResponseReturnValue:
     """Sign out."""
     audit(db.session(), "logout")
-    logout_user()
-    session.clear()
+    end_browser_session("logout")  # the server-side session ends: a saved cookie no longer works
     flash(_("Ha cerrado la sesión."), "info")
     return redirect(url_for("auth.login"))
 
@@ -92,8 +90,7 @@ def enforce_idle_timeout() -> ResponseReturnValue | None:
     seen = session.get("seen")
     if isinstance(seen, (int, float)) and now - seen > idle.total_seconds():
         audit(db.session(), "logout", outcome="timeout")  # the redirect commits it
-        logout_user()
-        session.clear()
+        end_browser_session("idle")
         flash(_("La sesión ha caducado por inactividad. Vuelva a entrar."), "info")
         return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
     session["seen"] = now
