@@ -15,9 +15,11 @@ from werkzeug.exceptions import HTTPException
 from engine.db import configure_engine
 from engine.errors import EngineError
 from engine.localtime import LOCAL_TZ
+from webapp.admin.mfa_views import bp as admin_mfa_bp
 from webapp.admin.views import bp as admin_bp
 from webapp.api.views import bp as api_bp
 from webapp.auth.cli import agencies_cli, users_cli
+from webapp.auth.mfa_views import bp as mfa_bp
 from webapp.auth.principal import Principal, load_principal
 from webapp.auth.views import bp as auth_bp
 from webapp.cases.views import bp as cases_bp
@@ -55,6 +57,8 @@ ENV_CONFIG = {
     "COORDINA_SMTP_PASSWORD": "SMTP_PASSWORD",
     "COORDINA_SMTP_STARTTLS": "SMTP_STARTTLS",
     "COORDINA_MAIL_FROM": "MAIL_FROM",
+    "COORDINA_REQUIRE_MFA_ROLES": "REQUIRE_MFA_ROLES",
+    "COORDINA_MFA_KEY": "MFA_KEY",
 }
 TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
 
@@ -163,10 +167,12 @@ def _load_user(session_id: str) -> Principal | None:
 def register_blueprints(app: Flask) -> None:
     """Mount the feature blueprints."""
     app.register_blueprint(auth_bp)
+    app.register_blueprint(mfa_bp)
     app.register_blueprint(worklist_bp)
     app.register_blueprint(tasks_bp)
     app.register_blueprint(cases_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(admin_mfa_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(supervision_bp)
     app.register_blueprint(designer_bp)

@@ -18,6 +18,7 @@ from engine.models.mesa import (
     MinutesVersion,
     Resource,
 )
+from engine.models.mfa import MfaRecoveryCode, MfaRolePolicy, UserMfa
 from engine.models.notification import Notification, NotificationPreference, OutboxEmail
 from engine.models.step_timing import StepTimingDay, StepTimingPending
 from engine.models.task import OpenTask, TaskEvent
@@ -42,6 +43,8 @@ __all__ = [
     "MeetingNote",
     "Mesa",
     "MesaMember",
+    "MfaRecoveryCode",
+    "MfaRolePolicy",
     "MinutesVersion",
     "Notification",
     "NotificationPreference",
@@ -56,5 +59,6 @@ __all__ = [
     "TaskEvent",
     "Territory",
     "UserAccount",
+    "UserMfa",
     "agency_territory",
 ]
