@@ -37,7 +37,7 @@ def mfa_app(make_app: AppFactory) -> Flask:
         db.session.flush()
         for username, agency, role in (("ana", social, "professional"), ("jefa", social, "supervisor"),
                                        ("mesa", mesa, "professional"), ("root", None, "admin")):
-            create_user(db.session, username=username, display_name=username.capitalize(),
+            create_user(db.session(), username=username, display_name=username.capitalize(),
                         agency_id=agency.id if agency else None, roles=[role], password=PASSWORD)
         db.session.commit()
     return app
@@ -183,9 +183,39 @@ def test_the_demo_accounts_sign_in_without_mfa_where_others_must_enrol(make_app:
     app = make_app(SESSION_COOKIE_SECURE=False, REQUIRE_MFA_ROLES="supervisor,coordinator,designer,admin")
     with app.app_context():
         seed_demo(db.session(), now=datetime.now(UTC), actor=Actor.system("demo"))
-        create_user(db.session, username="root", display_name="Root", agency_id=None, roles=["admin"],
+        create_user(db.session(), username="root", display_name="Root", agency_id=None, roles=["admin"],
                     password=PASSWORD)
         db.session.commit()
     for username in ("admin", "disenadora"):
         assert password_step(app.test_client(), username, DEMO_PASSWORD).headers["Location"] == "/"
     assert password_step(app.test_client(), "root").headers["Location"] == "/cuenta/doble-factor"
+
+
+def test_an_api_token_needs_the_second_factor_of_a_user_who_has_or_owes_one(mfa_app: Flask) -> None:
+    client = mfa_app.test_client()
+    password_step(client, "ana")
+    secret, _ = enrol(client)
+    api = mfa_app.test_client()
+    alone = api.post("/api/v1/auth/token", json={"username": "ana", "password": PASSWORD})
+    assert alone.status_code == 401
+    assert 'error="second_factor"' in alone.headers["WWW-Authenticate"]
+    wrong = api.post("/api/v1/auth/token", json={"username": "ana", "password": PASSWORD, "code": "000000"})
+    assert wrong.status_code == 401
+    code = pyotp.TOTP(secret).at(time.time() + 30)
+    issued = api.post("/api/v1/auth/token", json={"username": "ana", "password": PASSWORD, "code": code})
+    assert issued.status_code == 200
+    token = (issued.get_json() or {})["token"]
+    assert api.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    owing = api.post("/api/v1/auth/token", json={"username": "jefa", "password": PASSWORD})
+    assert 'error="mfa_enrolment_required"' in owing.headers["WWW-Authenticate"]
+    assert [e.detail for e in audit_of(mfa_app, "login") if e.outcome == "failed"] == [{"step": "second_factor"}]
+
+
+def test_the_cli_resets_a_second_factor_audited(mfa_app: Flask) -> None:
+    client = mfa_app.test_client()
+    password_step(client, "ana")
+    enrol(client)
+    result = mfa_app.test_cli_runner().invoke(args=["users", "reset-mfa", "ana"])
+    assert result.exit_code == 0, result.output
+    assert len(audit_of(mfa_app, "user.reset_mfa")) == 1
+    assert password_step(mfa_app.test_client(), "ana").headers["Location"] == "/"

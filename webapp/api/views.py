@@ -21,6 +21,8 @@ from webapp.api.auth import audit_api, current_principal, token_required, unauth
 from webapp.api.errors import form_errors_at, load_args, load_body
 from webapp.api.openapi import documented, openapi_document
 from webapp.api.queries import TaskAccess
+from webapp.auth.mfa import record_second_factor_failure, token_refusal
+from webapp.auth.mfa_step import configured_roles, mfa_key
 from webapp.auth.operations import authenticate
 from webapp.auth.tokens import TOKEN_LIFETIME, issue_token
 from webapp.extensions import db
@@ -53,6 +55,14 @@ def token() -> ResponseReturnValue:
         result = authenticate(session, body["username"], body["password"], now=now, ip=request.remote_addr)
     if result.user is None:
         raise TooManyRequests() if result.reason in ("locked", "throttled") else unauthorized("invalid_credentials")
+    # Multi-factor sign-in (webapp/auth/mfa.py): a user with a second factor gives a current code too.
+    refusal = token_refusal(db.session(), result.user, body.get("code"), mfa_key(), defaults=configured_roles(),
+                            now=now)
+    if refusal is not None:
+        if body.get("code"):
+            with apart() as session:
+                record_second_factor_failure(session, result.user.id, now=now)
+        raise unauthorized(refusal)
     issued = issue_token(str(current_app.config["SECRET_KEY"]), result.user.id, result.user.session_generation)
     answer = {"token": issued, "token_type": "Bearer", "expires_at": now + TOKEN_LIFETIME}
     return jsonify(schemas.TokenOut().dump(answer))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import click
 from flask.cli import AppGroup
@@ -11,6 +12,7 @@ from sqlalchemy import select
 
 from engine.models import Agency, UserAccount
 from engine.models.user import ROLES
+from webapp.auth.mfa import reset_mfa
 from webapp.auth.operations import AccountError, create_agency, create_user, reset_password, set_active
 from webapp.extensions import db
 from webapp.transaction import unit_of_work
@@ -100,3 +102,12 @@ def reset_password_command(username: str, password: str) -> None:
     with unit_of_work(db.session()) as session, _refusal_as_click_error():
         reset_password(session, _user(username), password)
     click.echo(f"Password of {username} reset.")
+
+
+@users_cli.command("reset-mfa")
+@click.argument("username")
+def reset_mfa_command(username: str) -> None:
+    """Remove a user's second factor (audited): she enrols again at her next sign-in if her role requires it."""
+    with unit_of_work(db.session()) as session:
+        reset_mfa(session, _user(username), now=datetime.now(UTC))
+    click.echo(f"Second factor of {username} reset.")

@@ -125,6 +125,15 @@ def check_second_factor(session: Session, user_id: int, code: str, key: str, *, 
     return _use_recovery_code(session, user_id, code, now=now)
 
 
+def token_refusal(session: Session, user: UserAccount, code: str | None, key: str, *, defaults: frozenset[str],
+                  now: datetime) -> str | None:
+    """Say why an API token cannot be issued on a password alone (None: it can): a code is missing or wrong,
+    or the user must first enrol on the web."""
+    if is_enrolled(session, user.id):
+        return None if code and check_second_factor(session, user.id, code, key, now=now) else "second_factor"
+    return "mfa_enrolment_required" if mfa_required(session, user, defaults) else None
+
+
 def record_second_factor_failure(session: Session, user_id: int, *, now: datetime) -> None:
     """Count a wrong second factor like a wrong password: toward the account's lock-out (audited)."""
     user = session.get(UserAccount, user_id)

@@ -23,6 +23,11 @@ def configured_roles() -> frozenset[str]:
     return parse_roles(str(configured))
 
 
+def mfa_key() -> str:
+    """Return the key the TOTP secrets are encrypted with (COORDINA_MFA_KEY, else the app's secret key)."""
+    return str(current_app.config.get("MFA_KEY") or current_app.config["SECRET_KEY"])
+
+
 def begin_second_factor(user: UserAccount, next_url: str) -> ResponseReturnValue | None:
     """After a correct password: ask for the second factor, or for enrolment when required; None if neither."""
     account = db.session.get(UserAccount, user.id)

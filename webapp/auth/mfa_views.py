@@ -23,7 +23,7 @@ from webapp.auth.mfa import (
     record_second_factor_failure,
     start_enrolment,
 )
-from webapp.auth.mfa_step import pending_next, pending_user
+from webapp.auth.mfa_step import mfa_key, pending_next, pending_user
 from webapp.auth.views import start_session
 from webapp.extensions import db
 from webapp.transaction import apart
@@ -34,7 +34,8 @@ bp = Blueprint("mfa", __name__, template_folder="templates")
 class CodeForm(FlaskForm):  # type: ignore[misc]
     """A code from the authenticator app (or, at sign-in, a recovery code)."""
 
-    code = StringField(_l("Código"), validators=[DataRequired(), Length(max=32)])
+    code = StringField(_l("Código"), validators=[DataRequired(), Length(max=32)],
+                       render_kw={"autocomplete": "one-time-code", "autocapitalize": "off", "spellcheck": "false"})
 
 
 @bp.route("/login/segundo-factor", methods=["GET", "POST"])
@@ -51,7 +52,7 @@ def second_factor() -> ResponseReturnValue:
     if user.locked_until is not None and user.locked_until > now:
         flash(_("Cuenta bloqueada temporalmente por demasiados intentos fallidos."), "error")
         return render_template("auth/mfa_second_factor.html", form=form), 429
-    if not check_second_factor(db.session(), user_id, form.code.data or "", _key(), now=now):
+    if not check_second_factor(db.session(), user_id, form.code.data or "", mfa_key(), now=now):
         with apart() as attempt:  # the failure counts even though the answer undoes the request's work
             record_second_factor_failure(attempt, user_id, now=now)
         form.code.errors = [_("El código no es válido o ya se ha usado.")]
@@ -70,7 +71,7 @@ def enrol() -> ResponseReturnValue:
         return redirect(url_for("auth.login"))
     form = CodeForm()
     if form.validate_on_submit():
-        codes = confirm_enrolment(db.session(), user.id, form.code.data or "", _key(), now=datetime.now(UTC))
+        codes = confirm_enrolment(db.session(), user.id, form.code.data or "", mfa_key(), now=datetime.now(UTC))
         if codes is not None:
             target = url_for("worklist.index")
             if not current_user.is_authenticated:
@@ -78,7 +79,7 @@ def enrol() -> ResponseReturnValue:
                 start_session(user.id)
             return _no_store(render_template("auth/mfa_codes.html", codes=codes, target=target))
         form.code.errors = [_("El código no coincide. Compruebe la hora del dispositivo y escriba el código actual.")]
-    secret = start_enrolment(db.session(), user.id, _key())
+    secret = start_enrolment(db.session(), user.id, mfa_key())
     page = render_template("auth/mfa_enrol.html", form=form, secret=secret, forced=not current_user.is_authenticated,
                            qr=enrolment_qr_svg(secret, user.username), enrolled=is_enrolled(db.session(), user.id))
     return _no_store(page, 422 if form.errors else 200)
@@ -92,11 +93,6 @@ def _enrolling_user() -> UserAccount | None:
     if user is None or is_enrolled(db.session(), user.id):
         return None  # a second factor is replaced only after signing in with it
     return user
-
-
-def _key() -> str:
-    """Return the key the TOTP secrets are encrypted with (COORDINA_MFA_KEY, else the app's secret key)."""
-    return str(current_app.config.get("MFA_KEY") or current_app.config["SECRET_KEY"])
 
 
 def _no_store(page: str, status: int = 200) -> Response:
