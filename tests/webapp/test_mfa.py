@@ -198,7 +198,7 @@ def test_an_api_token_needs_the_second_factor_of_a_user_who_has_or_owes_one(mfa_
     api = mfa_app.test_client()
     alone = api.post("/api/v1/auth/token", json={"username": "ana", "password": PASSWORD})
     assert alone.status_code == 401
-    assert 'error="second_factor"' in alone.headers["WWW-Authenticate"]
+    assert alone.headers["WWW-Authenticate"] == "Bearer error=second_factor"
     wrong = api.post("/api/v1/auth/token", json={"username": "ana", "password": PASSWORD, "code": "000000"})
     assert wrong.status_code == 401
     code = pyotp.TOTP(secret).at(time.time() + 30)
@@ -207,7 +207,7 @@ def test_an_api_token_needs_the_second_factor_of_a_user_who_has_or_owes_one(mfa_
     token = (issued.get_json() or {})["token"]
     assert api.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     owing = api.post("/api/v1/auth/token", json={"username": "jefa", "password": PASSWORD})
-    assert 'error="mfa_enrolment_required"' in owing.headers["WWW-Authenticate"]
+    assert owing.headers["WWW-Authenticate"] == "Bearer error=mfa_enrolment_required"
     assert [e.detail for e in audit_of(mfa_app, "login") if e.outcome == "failed"] == [{"step": "second_factor"}]
 
 

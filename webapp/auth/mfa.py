@@ -111,7 +111,7 @@ def confirm_enrolment(session: Session, user_id: int, code: str, key: str, *, no
 
 def check_second_factor(session: Session, user_id: int, code: str, key: str, *, now: datetime) -> bool:
     """Accept a current TOTP code not used before, or an unused recovery code (then used up)."""
-    record = session.get(UserMfa, user_id)
+    record = session.get(UserMfa, user_id, with_for_update=True)  # two requests with one code: one wins
     secret = _decrypt(key, record.secret) if record is not None and record.secret else None
     if record is None or secret is None:
         return False
