@@ -105,6 +105,7 @@ def test_an_enrolled_user_signs_in_with_a_current_code_and_a_used_one_is_refused
     assert replayed.status_code == 401
     assert "no es válido o ya se ha usado" in replayed.get_data(as_text=True)
     assert second_step(client, "000000").status_code == 401
+    assert second_step(client, "١٢٣٤٥٦").status_code == 401  # digits, but not ASCII ones
     following = pyotp.TOTP(secret).at(time.time() + 30)
     assert second_step(client, following).headers["Location"] == "/"
     assert client.get("/").status_code == 200
@@ -113,7 +114,7 @@ def test_an_enrolled_user_signs_in_with_a_current_code_and_a_used_one_is_refused
     password_step(client, "ana")
     assert second_step(client, following).status_code == 401  # the same code, within its window: replay
     failures = [e for e in audit_of(mfa_app, "login") if e.outcome == "failed"]
-    assert [e.detail for e in failures] == [{"step": "second_factor"}] * 3
+    assert [e.detail for e in failures] == [{"step": "second_factor"}] * 4
 
 
 def test_a_recovery_code_signs_in_once(mfa_app: Flask) -> None:
@@ -137,8 +138,9 @@ def test_a_role_that_requires_mfa_must_enrol_before_anything_else(mfa_app: Flask
         assert client.get("/estado").status_code == 302
         page = client.get("/cuenta/doble-factor").get_data(as_text=True)
         assert "exige un segundo factor" in page
-        wrong = client.post("/cuenta/doble-factor", data={"code": "123456", "csrf_token": csrf_token_of(page)})
-        assert wrong.status_code == 422
+        for code in ("123456", "١٢٣٤٥٦", "ñ²"):
+            wrong = client.post("/cuenta/doble-factor", data={"code": code, "csrf_token": csrf_token_of(page)})
+            assert wrong.status_code == 422
         enrol(client)
         assert client.get("/").status_code == 200
 

@@ -116,7 +116,7 @@ def check_second_factor(session: Session, user_id: int, code: str, key: str, *, 
     if record is None or secret is None:
         return False
     digits = code.strip().replace(" ", "")
-    if digits.isdigit() and len(digits) == 6:
+    if digits.isascii() and digits.isdigit() and len(digits) == 6:  # recovery codes have 8 characters
         step = _matching_step(secret, digits, now, after=record.last_step)
         if step is None:
             return False
@@ -165,10 +165,13 @@ def _record(session: Session, user_id: int) -> UserMfa:
 
 def _matching_step(secret: str, code: str, now: datetime, *, after: int) -> int | None:
     """Return the time step (current ±1) whose code is `code`, if later than step `after`."""
+    code = code.strip().replace(" ", "")
+    if not (code.isascii() and code.isdigit()):  # compare_digest refuses other text; "²" is a digit too
+        return None
     totp = pyotp.TOTP(secret)
     current = totp.timecode(now)
     for step in range(current - VALID_WINDOW, current + VALID_WINDOW + 1):
-        if step > after and hmac.compare_digest(totp.generate_otp(step), code.strip()):
+        if step > after and hmac.compare_digest(totp.generate_otp(step), code):
             return step
     return None
 
