@@ -23,6 +23,8 @@ class UserMfa(Base):
     pending_secret: Mapped[str | None] = mapped_column(String(255))
     # The last time step whose code was accepted: that code and older ones are refused (no replay).
     last_step: Mapped[int] = mapped_column(Integer, default=0)
+    # Wrong codes since the last right one: a right password does not clear them (it clears failed_logins).
+    failed_codes: Mapped[int] = mapped_column(Integer, default=0)
     # Not required to enrol whatever the roles' policy (the demo's synthetic accounts).
     exempt: Mapped[bool] = mapped_column(Boolean, default=False)
 

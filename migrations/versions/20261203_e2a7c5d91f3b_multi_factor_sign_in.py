@@ -23,6 +23,7 @@ def upgrade() -> None:
     sa.Column('enrolled_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('pending_secret', sa.String(length=255), nullable=True),
     sa.Column('last_step', sa.Integer(), nullable=False),
+    sa.Column('failed_codes', sa.Integer(), nullable=False),
     sa.Column('exempt', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_user_mfa_user_id_user_account'),
                             ondelete='CASCADE'),

@@ -18,7 +18,7 @@ from engine.actor import Actor
 from engine.models import Agency, AuditEvent, Territory, UserMfa
 from tests.support.web import AppFactory, csrf_token_of
 from webapp.auth.mfa_step import configured_roles
-from webapp.auth.operations import create_user
+from webapp.auth.operations import MAX_FAILURES, create_user
 from webapp.demo.seed import DEMO_PASSWORD, seed_demo
 from webapp.extensions import db
 
@@ -221,3 +221,14 @@ def test_the_cli_resets_a_second_factor_audited(mfa_app: Flask) -> None:
     assert result.exit_code == 0, result.output
     assert len(audit_of(mfa_app, "user.reset_mfa")) == 1
     assert password_step(mfa_app.test_client(), "ana").headers["Location"] == "/"
+
+
+def test_wrong_codes_lock_the_account_even_with_the_right_password_given_between_them(mfa_app: Flask) -> None:
+    client = mfa_app.test_client()
+    password_step(client, "ana")
+    enrol(client)
+    sign_out(client)
+    for _ in range(MAX_FAILURES):
+        assert password_step(client, "ana").headers["Location"] == "/login/segundo-factor"
+        assert second_step(client, "000000").status_code == 401
+    assert password_step(client, "ana").status_code == 429

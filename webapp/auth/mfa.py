@@ -120,9 +120,12 @@ def check_second_factor(session: Session, user_id: int, code: str, key: str, *, 
         step = _matching_step(secret, digits, now, after=record.last_step)
         if step is None:
             return False
-        record.last_step = step
+        record.last_step, record.failed_codes = step, 0
         return True
-    return _use_recovery_code(session, user_id, code, now=now)
+    if _use_recovery_code(session, user_id, code, now=now):
+        record.failed_codes = 0
+        return True
+    return False
 
 
 def token_refusal(session: Session, user: UserAccount, code: str | None, key: str, *, defaults: frozenset[str],
@@ -135,12 +138,18 @@ def token_refusal(session: Session, user: UserAccount, code: str | None, key: st
 
 
 def record_second_factor_failure(session: Session, user_id: int, *, now: datetime) -> None:
-    """Count a wrong second factor like a wrong password: toward the account's lock-out (audited)."""
+    """Count a wrong second factor like a wrong password: toward the account's lock-out (audited).
+
+    Wrong codes are also counted apart, since the right password clears the account's count: once too many
+    have been given, each further wrong code locks the account again until a right code is given.
+    """
     user = session.get(UserAccount, user_id)
     if user is None:
         return
+    record = _record(session, user_id)
+    record.failed_codes += 1
     user.failed_logins += 1
-    if user.failed_logins >= MAX_FAILURES:
+    if max(user.failed_logins, record.failed_codes) >= MAX_FAILURES:
         user.locked_until = now + LOCK_FOR
     audit(session, "login", outcome="failed", user_id=user.id, username=user.username, agency_id=user.agency_id,
           now=now, detail={"step": "second_factor"})
@@ -158,7 +167,7 @@ def reset_mfa(session: Session, user: UserAccount, *, now: datetime) -> None:
 def _record(session: Session, user_id: int) -> UserMfa:
     record = session.get(UserMfa, user_id)
     if record is None:
-        record = UserMfa(user_id=user_id, last_step=0, exempt=False)
+        record = UserMfa(user_id=user_id, last_step=0, failed_codes=0, exempt=False)
         session.add(record)
     return record
 
