@@ -15,9 +15,11 @@ from werkzeug.exceptions import HTTPException
 from engine.db import configure_engine
 from engine.errors import EngineError
 from engine.localtime import LOCAL_TZ
+from webapp.admin.mfa_views import bp as admin_mfa_bp
 from webapp.admin.views import bp as admin_bp
 from webapp.api.views import bp as api_bp
 from webapp.auth.cli import agencies_cli, users_cli
+from webapp.auth.mfa_views import bp as mfa_bp
 from webapp.auth.session_views import bp as sessions_bp
 from webapp.auth.sessions import load_user
 from webapp.auth.views import bp as auth_bp
@@ -58,6 +60,8 @@ ENV_CONFIG = {
     "COORDINA_SMTP_STARTTLS": "SMTP_STARTTLS",
     "COORDINA_MAIL_FROM": "MAIL_FROM",
     "COORDINA_TRUSTED_PROXIES": "TRUSTED_PROXIES",
+    "COORDINA_REQUIRE_MFA_ROLES": "REQUIRE_MFA_ROLES",
+    "COORDINA_MFA_KEY": "MFA_KEY",
 }
 TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
 
@@ -160,10 +164,12 @@ def register_blueprints(app: Flask) -> None:
     """Mount the feature blueprints."""
     app.register_blueprint(auth_bp)
     app.register_blueprint(sessions_bp)
+    app.register_blueprint(mfa_bp)
     app.register_blueprint(worklist_bp)
     app.register_blueprint(tasks_bp)
     app.register_blueprint(cases_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(admin_mfa_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(supervision_bp)
     app.register_blueprint(designer_bp)

@@ -18,6 +18,7 @@ from engine.models.mesa import (
     MinutesVersion,
     Resource,
 )
+from engine.models.mfa import MfaRecoveryCode, MfaRolePolicy, UserMfa
 from engine.models.notification import Notification, NotificationPreference, OutboxEmail
 from engine.models.step_timing import StepTimingDay, StepTimingPending
 from engine.models.task import OpenTask, TaskEvent
@@ -43,6 +44,8 @@ __all__ = [
     "MeetingNote",
     "Mesa",
     "MesaMember",
+    "MfaRecoveryCode",
+    "MfaRolePolicy",
     "MinutesVersion",
     "Notification",
     "NotificationPreference",
@@ -57,6 +60,7 @@ __all__ = [
     "TaskEvent",
     "Territory",
     "UserAccount",
+    "UserMfa",
     "UserSession",
     "agency_territory",
 ]

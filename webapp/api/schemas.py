@@ -37,6 +37,8 @@ class TokenRequest(Schema):
 
     username = fields.String(required=True, validate=validate.Length(min=1, max=80))
     password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    # A current code from the authenticator app (or a recovery code): required of users with a second factor.
+    code = fields.String(validate=validate.Length(min=1, max=32))
 
 
 class PartyIn(Schema):

@@ -21,6 +21,8 @@ from webapp.api.auth import audit_api, current_principal, token_required, unauth
 from webapp.api.errors import form_errors_at, load_args, load_body
 from webapp.api.openapi import documented, openapi_document
 from webapp.api.queries import TaskAccess
+from webapp.auth.mfa import record_second_factor_failure, token_refusal
+from webapp.auth.mfa_step import configured_roles, mfa_key
 from webapp.auth.operations import authenticate
 from webapp.auth.sessions import end_api_session, issue_api_token
 from webapp.auth.tokens import TOKEN_LIFETIME
@@ -59,6 +61,14 @@ def token() -> ResponseReturnValue:
         if result.reason in ("locked", "throttled"):
             raise TooManyRequests(retry_after=result.retry_after)
         raise unauthorized("invalid_credentials")
+    # Multi-factor sign-in (webapp/auth/mfa.py): a user with a second factor gives a current code too.
+    refusal = token_refusal(db.session(), result.user, body.get("code"), mfa_key(), defaults=configured_roles(),
+                            now=now)
+    if refusal is not None:
+        if body.get("code"):
+            with apart() as session:
+                record_second_factor_failure(session, result.user.id, now=now)
+        raise unauthorized(refusal)
     issued = issue_api_token(result.user, now=now)  # a revocable server-side session
     answer = {"token": issued, "token_type": "Bearer", "expires_at": now + TOKEN_LIFETIME}
     return jsonify(schemas.TokenOut().dump(answer))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import click
 from flask.cli import AppGroup
@@ -11,6 +12,7 @@ from sqlalchemy import select
 
 from engine.models import Agency, UserAccount
 from engine.models.user import ROLES
+from webapp.auth.mfa import reset_mfa
 from webapp.auth.operations import AccountError, create_agency, create_user, reset_password, set_active, set_roles
 from webapp.extensions import db
 from webapp.transaction import unit_of_work
@@ -110,3 +112,12 @@ def set_roles_command(username: str, roles: tuple[str, ...]) -> None:
     with unit_of_work(db.session()) as session, _refusal_as_click_error():
         set_roles(session, _user(username), roles)
     click.echo(f"Roles of {username}: {', '.join(sorted(set(roles)))}.")
+
+
+@users_cli.command("reset-mfa")
+@click.argument("username")
+def reset_mfa_command(username: str) -> None:
+    """Remove a user's second factor (audited): she enrols again at her next sign-in if her role requires it."""
+    with unit_of_work(db.session()) as session:
+        reset_mfa(session, _user(username), now=datetime.now(UTC))
+    click.echo(f"Second factor of {username} reset.")

@@ -15,6 +15,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from webapp.audit import audit
+from webapp.auth.mfa_step import begin_second_factor
 from webapp.auth.operations import authenticate
 from webapp.auth.principal import load_principal
 from webapp.auth.sessions import begin_browser_session, end_browser_session
@@ -41,9 +42,11 @@ def login() -> ResponseReturnValue:
             result = authenticate(attempt, form.username.data or "", form.password.data or "",
                                   now=datetime.now(UTC), ip=request.remote_addr)
         if result.user is not None:
-            principal = load_principal(db.session(), result.user.id)
-            assert principal is not None
-            begin_browser_session(principal)  # a new cookie session, recorded on the server
+            # Multi-factor sign-in (webapp/auth/mfa_views.py): a second step before the session starts.
+            second_step = begin_second_factor(result.user, _safe_next(request.args.get("next")))
+            if second_step is not None:
+                return second_step
+            start_session(result.user.id)
             return redirect(_safe_next(request.args.get("next")))
         messages = {
             "locked": _("Cuenta bloqueada temporalmente por demasiados intentos fallidos."),
@@ -52,6 +55,13 @@ def login() -> ResponseReturnValue:
         flash(messages.get(result.reason, _("Usuario o contraseña incorrectos.")), "error")
         return render_template("auth/login.html", form=form), 401 if result.reason == "invalid" else 429
     return render_template("auth/login.html", form=form)
+
+
+def start_session(user_id: int) -> None:
+    """Sign the user in: a new cookie session recorded on the server, the idle clock started."""
+    principal = load_principal(db.session(), user_id)
+    assert principal is not None
+    begin_browser_session(principal)
 
 
 @bp.route("/logout", methods=["POST"])

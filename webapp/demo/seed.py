@@ -16,6 +16,7 @@ from engine.actor import Actor
 from engine.definitions import latest_definition
 from engine.execution import start_case
 from engine.models import Agency, AgencyKind, Mesa, Resource, Territory, UserAccount
+from webapp.auth.mfa import mark_exempt
 from webapp.auth.passwords import hash_password
 
 INTAKE = "intake"
@@ -107,6 +108,7 @@ def seed_demo(session: Session, *, now: datetime, actor: Actor) -> SeedReport:
     password_hash = hash_password(DEMO_PASSWORD)  # one hash for every demo account: argon2 is slow on purpose
     territories = []
     members: dict[tuple[str, str], UserAccount] = {}
+    created: list[UserAccount] = []
     for spec in TERRITORIES:
         territory = Territory(code=spec.code, name=spec.name, region=spec.region)
         session.add(territory)
@@ -120,18 +122,22 @@ def seed_demo(session: Session, *, now: datetime, actor: Actor) -> SeedReport:
                 user.agency_id = agency.id
                 user.password_hash = password_hash
             session.add_all(users)
+            created.extend(users)
             members[(spec.code, kind.code)] = users[0]
             report.agencies += 1
             report.users += len(users)
-    session.add_all([
+    created.extend([
         UserAccount(username="admin", display_name="Administración demo", roles=["admin"], active=True,
                     password_hash=password_hash, language="es", failed_logins=0, session_generation=1),
         UserAccount(username="disenadora", display_name="Diseñadora del protocolo demo", roles=["designer"],
                     agency_id=None, active=True, password_hash=password_hash, language="es", failed_logins=0,
                     session_generation=1),
     ])
+    session.add_all(created)
     report.users += 2
     session.flush()
+    # The demo's synthetic accounts sign in with the password alone, whatever roles require MFA.
+    mark_exempt(session, [user.id for user in created])
     report.mesas = seed_mesas(session, now=now)
     if latest_definition(session, INTAKE, required=False) is None:
         report.notes.append(f"no process named {INTAKE!r} is deployed: no demo cases were started")
