@@ -61,11 +61,13 @@ def pair_wait_until(session: Session, ip: str | None, username: str, *, now: dat
     """Return until when this address must wait before trying this name again (None: it need not)."""
     if not ip:
         return None
-    pair = (AuditEvent.action == "login", AuditEvent.ip == ip, AuditEvent.username == username[:80])
-    last_ok = select(func.max(AuditEvent.at)).where(*pair, AuditEvent.outcome == "ok").scalar_subquery()
+    pair = (AuditEvent.ip == ip, AuditEvent.username == username[:80])
+    # A sign-in completed (the password, or the second factor after it) forgives the failures before it.
+    last_ok = select(func.max(AuditEvent.at)).where(
+        *pair, AuditEvent.action.in_(("login", "login.second_factor")), AuditEvent.outcome == "ok").scalar_subquery()
     failures, last = session.execute(
         select(func.count(), func.max(AuditEvent.at)).select_from(AuditEvent).where(
-            *pair, AuditEvent.outcome == "failed", AuditEvent.at > now - WINDOW,
+            *pair, AuditEvent.action == "login", AuditEvent.outcome == "failed", AuditEvent.at > now - WINDOW,
             or_(last_ok.is_(None), AuditEvent.at > last_ok),
         )
     ).one()
