@@ -28,6 +28,7 @@ from webapp.extensions import babel, csrf, db, login_manager, migrate
 from webapp.i18n import init_i18n, select_locale, select_timezone
 from webapp.levels import bp as levels_bp
 from webapp.levels import init_levels
+from webapp.limits import init_limits
 from webapp.mesa.cli import mesa_cli
 from webapp.mesa.views import bp as mesa_bp
 from webapp.notifications.views import bp as notifications_bp
@@ -55,6 +56,8 @@ ENV_CONFIG = {
     "COORDINA_SMTP_PASSWORD": "SMTP_PASSWORD",
     "COORDINA_SMTP_STARTTLS": "SMTP_STARTTLS",
     "COORDINA_MAIL_FROM": "MAIL_FROM",
+    "COORDINA_MAX_REQUEST_BYTES": "MAX_CONTENT_LENGTH",
+    "COORDINA_MAX_UPLOAD_BYTES": "MAX_UPLOAD_BYTES",
 }
 TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
 
@@ -64,6 +67,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     load_config(app, config)
     init_extensions(app)
+    init_limits(app)  # before the blueprints: their URLs use its `id` converter
     register_blueprints(app)
     register_cli(app)
     register_error_handlers(app)

@@ -47,6 +47,7 @@ from webapp.designer.operations import default_scenario, preview, skeleton
 from webapp.designer.schemas import DraftSave, FormPreview, ProblemOut
 from webapp.designer.verification import settings_of, verify_drafts
 from webapp.extensions import db
+from webapp.limits import MAX_JSON_DEPTH, TOO_DEEP, accepts_upload, depth_message, load_bounded, parse_id, too_deep
 from webapp.requests import deny, posted_int, posted_version
 
 bp = Blueprint("designer", __name__, url_prefix="/designer", template_folder="templates",
@@ -181,12 +182,15 @@ def try_drafts() -> ResponseReturnValue:
 def _run_try(process_key: str, territory: str, text: str) -> tuple[Any, list[Problem], str | None]:
     session = db.session()
     try:
-        raw = json.loads(text)
+        raw = load_bounded(text)
+        if raw is TOO_DEEP:
+            raise ValueError(str(depth_message()))
         if not isinstance(raw, dict):
             raise ValueError(_("El escenario es un objeto JSON."))
-        if not territory.isdigit():
+        territory_id = parse_id(territory)
+        if territory_id is None:
             raise ValueError(_("Elija un territorio."))
-        scenario = parse_scenario(raw, process_key=process_key, territory_id=int(territory))
+        scenario = parse_scenario(raw, process_key=process_key, territory_id=territory_id)
     except ValueError as exc:  # json.JSONDecodeError is a ValueError
         return None, [], str(exc)
     files = draft_files(list_drafts(session))
@@ -270,17 +274,17 @@ def deploy() -> ResponseReturnValue:
 @bp.get("/<kind>/<key>/cambios")
 def changes(kind: str, key: str) -> ResponseReturnValue:
     """Show what changed between two versions of a definition (elements, rules, form fields)."""
-    before, after = request.args.get("de", ""), request.args.get("a", "")
-    if kind not in CONTENT_TYPES or not before.isdigit() or not after.isdigit():
+    before, after = parse_id(request.args.get("de")), parse_id(request.args.get("a"))
+    if kind not in CONTENT_TYPES or before is None or after is None:
         abort(404)
-    pair = queries.version_pair(db.session(), kind, key, int(before), int(after))
+    pair = queries.version_pair(db.session(), kind, key, before, after)
     if pair is None:
         abort(404)
     found = diff_definitions(kind, pair[0].source, pair[1].source)
     return render_template("designer/changes.html", before=pair[0], after=pair[1], changes=found)
 
 
-@bp.get("/versiones/<int:definition_id>/descargar")
+@bp.get("/versiones/<id:definition_id>/descargar")
 def download(definition_id: int) -> ResponseReturnValue:
     """Download one deployed version as the file it was deployed from."""
     definition = db.session.get(Definition, definition_id)
@@ -293,6 +297,7 @@ def download(definition_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/subir")
+@accepts_upload
 def upload() -> ResponseReturnValue:
     """Upload a .bpmn, .dmn or .json file (from another modeller): checked whole, then the draft of its file."""
     uploaded = request.files.get("file")
@@ -304,6 +309,8 @@ def upload() -> ResponseReturnValue:
     try:
         if len(content) > UPLOAD_LIMIT:
             raise DefinitionError([Problem(file=name, message="refused: the file is larger than 5 MB")])
+        if name.lower().endswith(".json") and too_deep(content):
+            raise DefinitionError([Problem(file=name, message=f"refused: nested deeper than {MAX_JSON_DEPTH} levels")])
         draft = upload_file(db.session(), name, content, expected_version=posted_int("version"),
                             actor=current_user.username, now=clock.now())
     except (DefinitionError, ConflictError) as exc:
