@@ -35,8 +35,24 @@ _UPLOAD_ATTRIBUTE = "accepts_upload"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def numbers_up_to(limit: int) -> str:
+    """Return a regular expression of the decimal numbers 1…`limit` (no sign, no leading zero)."""
+    text = str(limit)
+    shorter = [f"[1-9][0-9]{{0,{len(text) - 2}}}"] if len(text) > 1 else []
+    # As long as `limit`: its first i digits, then a smaller digit, then any digits.
+    same_length = [f"{text[:i]}[{1 if i == 0 else 0}-{int(digit) - 1}][0-9]{{{len(text) - i - 1}}}"
+                   for i, digit in enumerate(text) if int(digit) > (1 if i == 0 else 0)]
+    return "(?:" + "|".join([*shorter, *same_length, text]) + ")"
+
+
 class IdConverter(IntegerConverter):
-    """A database id in a URL: digits only, 1…2³¹−1; anything else does not match the rule (404)."""
+    """A database id in a URL: 1…2³¹−1 in digits; anything else matches no rule, whatever the method (404).
+
+    The range is in the pattern itself: an out-of-range number that matched the pattern and failed
+    the converter's check would make Werkzeug answer 405 where a same-path rule of another method exists.
+    """
+
+    regex = numbers_up_to(MAX_ID)
 
     def __init__(self, url_map: Map) -> None:
         super().__init__(url_map, min=1, max=MAX_ID)
