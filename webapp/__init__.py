@@ -25,6 +25,7 @@ from webapp.cli import deadlines_cli, demo_cli, processes_cli
 from webapp.designer.views import bp as designer_bp
 from webapp.errors import handle_engine_error, handle_http_error
 from webapp.extensions import babel, csrf, db, login_manager, migrate
+from webapp.headers import init_headers
 from webapp.i18n import init_i18n, select_locale, select_timezone
 from webapp.levels import bp as levels_bp
 from webapp.levels import init_levels
@@ -68,6 +69,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     load_config(app, config)
     init_extensions(app)
     init_limits(app)  # before the blueprints: their URLs use its `id` converter
+    init_headers(app)
     register_blueprints(app)
     register_cli(app)
     register_error_handlers(app)

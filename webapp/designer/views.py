@@ -13,6 +13,7 @@ from flask import (
     current_app,
     flash,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -47,6 +48,7 @@ from webapp.designer.operations import default_scenario, preview, skeleton
 from webapp.designer.schemas import DraftSave, FormPreview, ProblemOut
 from webapp.designer.verification import settings_of, verify_drafts
 from webapp.extensions import db
+from webapp.headers import allow_inline_styles
 from webapp.limits import MAX_JSON_DEPTH, TOO_DEEP, accepts_upload, depth_message, load_bounded, parse_id, too_deep
 from webapp.requests import deny, posted_int, posted_version
 
@@ -86,12 +88,13 @@ def edit(file_name: str) -> ResponseReturnValue:
     file_name = _file_name_or_404(file_name)
     source = queries.editor_source(db.session(), file_name, skeleton(file_name))
     session = db.session()
-    return render_template(
+    page = make_response(render_template(
         f"designer/edit_{source.kind}.html", source=source,
         editor={"file": file_name, "version": source.draft.row_version if source.draft else None,
                 "forms": queries.form_names(session), "decisions": queries.decision_files(session),
                 "kinds": queries.agency_kinds(session)},
-    )
+    ))
+    return allow_inline_styles(page) if source.kind == "decision" else page
 
 
 @bp.get("/fuente/<file_name>")
