@@ -117,24 +117,23 @@ def test_the_default_limit_is_2_mb(app: Flask) -> None:
 
 # --- Ids -------------------------------------------------------------------------------------------
 def id_rules(app: Flask) -> list[Rule]:
-    """Every rule of the app with an id in its URL."""
-    return [rule for rule in app.url_map.iter_rules() if any(
-        type(converter).__name__ == "IdConverter" for converter in (rule._converters or {}).values())]
+    """Every rule of the app with an id (an argument named *_id) in its URL."""
+    return [rule for rule in app.url_map.iter_rules() if any(name.endswith("_id") for name in rule.arguments)]
 
 
 def test_every_id_in_a_url_uses_the_id_converter(app: Flask) -> None:
-    assert len(id_rules(app)) >= 40
-    plain = [rule.rule for rule in app.url_map.iter_rules() if "<int:" in rule.rule]
-    assert plain == []
+    rules = id_rules(app)
+    assert len(rules) >= 30
+    others = [rule.rule for rule in rules for name, converter in rule._converters.items()
+              if name.endswith("_id") and type(converter).__name__ != "IdConverter"]
+    assert others == []
 
 
 def fill(rule: Rule, value: int) -> str:
     """Return the rule's path with every id `value` and every other argument a plain word."""
     path = rule.rule
     for name in rule.arguments:
-        converter = (rule._converters or {})[name]
-        text = str(value) if type(converter).__name__ == "IdConverter" else "x"
-        path = _replace_argument(path, name, text)
+        path = _replace_argument(path, name, str(value) if name.endswith("_id") else "x")
     return path
 
 
@@ -284,3 +283,20 @@ def test_no_route_answers_500_to_hostile_ids_queries_or_bodies(site: Site) -> No
                     if response.status_code >= 500:
                         failures.append((username, method, target[:60], str(kwargs)[:60], response.status_code))
     assert failures == []
+
+
+def test_a_designer_draft_nested_too_deep_is_refused_naming_the_limit(site: Site) -> None:
+    browser = site.browser("disenadora")
+    headers = {"X-CSRFToken": browser.token}
+    for depth in (MAX_JSON_DEPTH + 1, 100_000):
+        content = f'{{"title": "Formulario", "properties": {nested(depth)}}}'
+        message = f"Los datos JSON tienen más de {MAX_JSON_DEPTH} niveles de anidamiento."
+        preview = browser.client.post("/designer/formularios/vista-previa?file=profundo.json",
+                                      json={"content": content}, headers=headers)
+        assert (preview.status_code, preview.get_json()["error"]["message"]) == (422, message)
+        saved = browser.client.post("/designer/borradores/profundo.json", json={"content": content, "version": None},
+                                    headers=headers)
+        assert (saved.status_code, saved.get_json()["error"]["message"]) == (422, message)
+        validated = browser.client.post("/designer/validar", headers=headers)
+        assert validated.status_code < 500, validated.get_data(as_text=True)[:300]
+        browser.client.post("/designer/borradores/profundo.json/descartar", headers=headers)

@@ -106,6 +106,7 @@ def source_text(file_name: str) -> ResponseReturnValue:
 
 
 @bp.post("/borradores/<file_name>")
+@accepts_upload  # a whole file, as large as an uploaded one
 def save(file_name: str) -> ResponseReturnValue:
     """Save the draft of a file on the row version the editor loaded (409 when someone saved since)."""
     file_name = _file_name_or_404(file_name)
@@ -113,6 +114,8 @@ def save(file_name: str) -> ResponseReturnValue:
         body = DraftSave().load(request.get_json(silent=True) or {})
     except ValidationError as exc:
         return _json_error(400, _("Petición incorrecta."), fields=exc.messages)
+    if too_deep(body["content"]):
+        return _too_deep_error()
     try:
         draft = save_draft(db.session(), file_name, body["content"], expected_version=body["version"],
                            actor=current_user.username, now=clock.now())
@@ -161,6 +164,8 @@ def form_preview() -> ResponseReturnValue:
         body = FormPreview().load(request.get_json(silent=True) or {})
     except ValidationError as exc:
         return _json_error(400, _("Petición incorrecta."), fields=exc.messages)
+    if too_deep(body["content"]):
+        return _too_deep_error()
     html, problems = preview(db.session(), request.args.get("file", "formulario.json"), body["content"])
     return jsonify(html=str(html) if html is not None else None, problems=_problems(problems))
 
@@ -352,3 +357,8 @@ def _problems(problems: list[Problem]) -> list[dict[str, Any]]:
 
 def _json_error(status: int, message: str, **extra: Any) -> ResponseReturnValue:
     return jsonify(error={"status": status, "message": message, **extra}), status
+
+
+def _too_deep_error() -> ResponseReturnValue:
+    """Refuse a JSON definition nested deeper than the limit (the parsers and checks recurse)."""
+    return _json_error(422, str(depth_message()), fields={"content": [str(depth_message())]})
