@@ -28,9 +28,11 @@ from webapp.cli import deadlines_cli, demo_cli, processes_cli
 from webapp.designer.views import bp as designer_bp
 from webapp.errors import handle_engine_error, handle_http_error
 from webapp.extensions import babel, csrf, db, login_manager, migrate
+from webapp.headers import init_headers
 from webapp.i18n import init_i18n, select_locale, select_timezone
 from webapp.levels import bp as levels_bp
 from webapp.levels import init_levels
+from webapp.limits import init_limits
 from webapp.mesa.cli import mesa_cli
 from webapp.mesa.views import bp as mesa_bp
 from webapp.notifications.views import bp as notifications_bp
@@ -62,6 +64,8 @@ ENV_CONFIG = {
     "COORDINA_TRUSTED_PROXIES": "TRUSTED_PROXIES",
     "COORDINA_REQUIRE_MFA_ROLES": "REQUIRE_MFA_ROLES",
     "COORDINA_MFA_KEY": "MFA_KEY",
+    "COORDINA_MAX_REQUEST_BYTES": "MAX_CONTENT_LENGTH",
+    "COORDINA_MAX_UPLOAD_BYTES": "MAX_UPLOAD_BYTES",
 }
 TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
 
@@ -72,6 +76,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     load_config(app, config)
     trust_proxies(app)
     init_extensions(app)
+    init_limits(app)  # before the blueprints: their URLs use its `id` converter
+    init_headers(app)
     register_blueprints(app)
     register_cli(app)
     register_error_handlers(app)

@@ -24,6 +24,7 @@ MESSAGES: dict[int, tuple[LazyString, LazyString]] = {
     404: (_l("Página no encontrada"), _l("La dirección solicitada no existe o ya no está disponible.")),
     405: (_l("Método no permitido"), _l("Esta dirección no admite esa operación.")),
     409: (_l("Conflicto"), _l("Otra persona ha modificado estos datos; vuelva a cargarlos.")),
+    413: (_l("Petición demasiado grande"), _l("Los datos enviados superan el tamaño máximo admitido.")),
     422: (_l("Datos no válidos"), _l("Revise los datos marcados.")),
     429: (_l("Demasiados intentos"), _l("Espere unos minutos antes de volver a intentarlo.")),
     500: (_l("Error interno"), _l("Se ha producido un error inesperado. Ya se ha registrado; inténtelo más tarde.")),
@@ -60,6 +61,7 @@ def handle_http_error(error: HTTPException) -> ResponseReturnValue:
         # Keep the headers the error defines (WWW-Authenticate on 401, Allow on 405), not its HTML type.
         headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
         return jsonify(error=body), status, headers
+    detail = getattr(error, "explanation", None) or detail  # an error that says more than its status
     return render_template("errors/error.html", status=status, title=title, detail=detail), status
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from engine.models import Case
 from webapp.audit import audit_apart
 from webapp.extensions import db
+from webapp.limits import parse_count
 from webapp.tasks.queries import task_case_id
 
 
@@ -54,10 +55,10 @@ def object_of_request() -> dict[str, Any]:
 
 def posted_version() -> int:
     """Return the `version` the form was shown with (optimistic locking); 400 if missing or not a number."""
-    value = request.form.get("version", "")
-    if not value.isdigit():
+    version = parse_count(request.form.get("version"))
+    if version is None:
         abort(400)
-    return int(value)
+    return version
 
 
 @overload
@@ -65,6 +66,6 @@ def posted_int(name: str) -> int | None: ...
 @overload
 def posted_int(name: str, default: int) -> int: ...
 def posted_int(name: str, default: int | None = None) -> int | None:
-    """Return the posted field `name` as a non-negative integer, or `default` when absent or not a number."""
-    value = request.form.get(name, "")
-    return int(value) if value.isdigit() else default
+    """Return the posted field `name` as a whole number (0…2³¹−1), or `default` when absent or not one."""
+    value = parse_count(request.form.get(name))
+    return default if value is None else value

@@ -20,6 +20,8 @@ from webapp.extensions import db
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
+# What the browser refused under the app's Content-Security-Policy, as its console reported it.
+CSP_VIOLATIONS: list[str] = []
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync", "--disable-quic"]
 
@@ -52,9 +54,16 @@ def live_app(
             db.engine.dispose()
 
 
+def record_csp_violation(message: Any) -> None:
+    """Keep a console message that reports something the Content-Security-Policy refused."""
+    if "Content Security Policy" in message.text:
+        CSP_VIOLATIONS.append(f"{message.location.get('url', '')}: {message.text}")
+
+
 def sign_in(browser: object, base: str, username: str) -> object:
     """Open a new browser context and sign in through the login page."""
     context = browser.new_context(locale="es-ES", viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+    context.on("console", record_csp_violation)
     page = context.new_page()
     page.goto(f"{base}/login")
     page.get_by_label("Usuario").fill(username)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from flask.testing import FlaskClient
 
+from engine.execution import start_case
 from engine.models import UserAccount
-from tests.support.web import AppFactory, Browser
+from tests.support.protocol import detection
+from tests.support.web import AppFactory, Browser, Site
 from webapp import instance_secret_key
 from webapp.demo.seed import DEMO_PASSWORD
 from webapp.extensions import db
@@ -95,3 +98,30 @@ def test_an_unexpected_error_is_a_spanish_500_page_or_json_under_api(make_app: A
     api = client.get("/api/boom")
     assert api.status_code == 500
     assert api.get_json()["error"]["status"] == 500
+
+
+def counts(html: str, heading: str) -> dict[str, int]:
+    """Return the rows (label -> count) of the status page's table under `heading`."""
+    section = html.split(f"<h2>{heading}</h2>", 1)[1].split("</section>", 1)[0]
+    return {label: int(count) for label, count in re.findall(r'<tr><td>([^<]+)</td><td class="num">(\d+)</td></tr>',
+                                                             section)}
+
+
+def test_status_counts_only_the_cases_and_steps_of_the_viewers_territories(site: Site) -> None:
+    site.open_case()
+    site.open_case()
+    with site.app.app_context():  # one case in the other territory, registered by its state police
+        start_case(db.session(), territory_id=site.territories["there"], process_key="intake", data=detection(),
+                   now=site.clock.now(), actor=site.actor("policia.madrid"), check_form=True)
+        db.session.commit()
+    seen = {}
+    for username in ("policia", "policia.madrid", "admin", "disenadora"):
+        html = site.browser(username).get("/estado").get_data(as_text=True)
+        seen[username] = (counts(html, "Casos por estado").get("Activo", 0),
+                          sum(counts(html, "Tareas abiertas por tipo de organismo").values()))
+        assert "<code>intake</code>" in html  # the deployed definitions are everyone's
+    here, there = seen["policia"], seen["policia.madrid"]
+    assert (here[0], there[0]) == (2, 1)
+    assert here[1] > there[1] > 0
+    assert seen["admin"] == (3, here[1] + there[1])  # administrators: every territory
+    assert seen["disenadora"] == (0, 0)  # no agency, no territory

@@ -136,7 +136,7 @@ def test_an_error_answer_rolls_back_what_the_view_wrote(site: Site) -> None:
         return "refused", 422
 
     csrf.exempt(claim_and_answer_422)
-    site.app.add_url_rule("/_test/claim-and-refuse/<int:task_id>", view_func=claim_and_answer_422, methods=["POST"])
+    site.app.add_url_rule("/_test/claim-and-refuse/<id:task_id>", view_func=claim_and_answer_422, methods=["POST"])
     assert site.app.test_client().post(f"/_test/claim-and-refuse/{task_id}").status_code == 422
     assert site.task(case_id, ASSESSMENT).assignee_id is None
     assert site.audit("half.done") == []

@@ -129,21 +129,21 @@ def new_user() -> ResponseReturnValue:
     return render_template("admin/user_form.html", form=form), 422 if form.errors else 200
 
 
-@bp.post("/usuarios/<int:user_id>/desactivar")
+@bp.post("/usuarios/<id:user_id>/desactivar")
 @login_required
 def disable_user(user_id: int) -> ResponseReturnValue:
     """Disable a user: their sessions and tokens end at once."""
     return _set_active(user_id, False)
 
 
-@bp.post("/usuarios/<int:user_id>/activar")
+@bp.post("/usuarios/<id:user_id>/activar")
 @login_required
 def enable_user(user_id: int) -> ResponseReturnValue:
     """Enable a disabled user."""
     return _set_active(user_id, True)
 
 
-@bp.route("/usuarios/<int:user_id>/clave", methods=["GET", "POST"])
+@bp.route("/usuarios/<id:user_id>/clave", methods=["GET", "POST"])
 @login_required
 def password(user_id: int) -> ResponseReturnValue:
     """Set a new password for a user (and unlock the account)."""

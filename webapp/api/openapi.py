@@ -21,6 +21,7 @@ from werkzeug.routing import Rule
 from webapp.api.auth import BEARER_AUTH, CASEWORK_ONLY
 from webapp.api.schemas import ErrorEnvelope
 from webapp.errors import MESSAGES
+from webapp.limits import MAX_ID
 
 API_TITLE, API_VERSION, OPENAPI_VERSION = "Coordina API", "1.0.0", "3.0.3"
 PREFIX = "/api/v1"
@@ -38,7 +39,7 @@ ERROR_DESCRIPTIONS = {
     429: "Too many failed sign-ins: the account or address is locked for a while.",
 }
 SUCCESS_DESCRIPTIONS = {200: "OK", 201: "Created"}
-CONVERTER_TYPES = {"int": "integer", "float": "number"}
+CONVERTER_TYPES = {"int": "integer", "id": "integer", "float": "number"}
 _FLASK_ARGUMENT = re.compile(r"<(?:([^:<>]+):)?([^<>]+)>")  # <converter:name> or <name>
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -86,8 +87,10 @@ class FlaskPlugin(BasePlugin):
             return path
         if parameters is not None:
             for converter, name in _FLASK_ARGUMENT.findall(rule.rule):
-                kind = CONVERTER_TYPES.get(converter, "string")
-                parameters.append({"in": "path", "name": name, "required": True, "schema": {"type": kind}})
+                schema: dict[str, Any] = {"type": CONVERTER_TYPES.get(converter, "string")}
+                if converter == "id":
+                    schema.update(minimum=1, maximum=MAX_ID)
+                parameters.append({"in": "path", "name": name, "required": True, "schema": schema})
         return _FLASK_ARGUMENT.sub(r"{\2}", rule.rule)
 
 

@@ -12,9 +12,12 @@ from typing import Any
 
 from marshmallow import Schema, fields, pre_dump, validate
 
+from webapp.limits import MAX_ID
 from webapp.worklist.queries import DUE_WINDOWS, MAX_PER_PAGE, PER_PAGE, TABS
 
 SCOPES = TABS
+
+ID_RANGE = validate.Range(min=1, max=MAX_ID)  # a database id: 1…2³¹−1
 
 
 def field_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -52,7 +55,7 @@ class PartyIn(Schema):
 class CaseCreateRequest(Schema):
     """A detection registered by an agency: the case's territory, the detection form and the parties."""
 
-    territory_id = fields.Integer(required=True, strict=True)
+    territory_id = fields.Integer(required=True, strict=True, validate=ID_RANGE)
     detection = fields.Dict(required=True, metadata={"description": "Data of the `detection` form."})
     victim = fields.Nested(PartyIn)
     aggressor = fields.Nested(PartyIn)
@@ -87,7 +90,7 @@ class TaskListQuery(Schema):
     risk = fields.String(validate=validate.Regexp(r"\A[a-z][a-z0-9_]{0,31}\Z"),
                          metadata={"description": "A level of the deployed risk scale (e.g. alto)."})
     due = fields.String(validate=validate.OneOf(DUE_WINDOWS))
-    territory = fields.Integer(metadata={"description": "Territory id."})
+    territory = fields.Integer(validate=ID_RANGE, metadata={"description": "Territory id."})
 
 
 # --- Responses -----------------------------------------------------------------------------------

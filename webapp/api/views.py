@@ -110,7 +110,7 @@ def create_case() -> ResponseReturnValue:
     return jsonify(schemas.CaseCreatedOut().dump(case)), 201, {"Location": location}
 
 
-@bp.get("/cases/<int:case_id>")
+@bp.get("/cases/<id:case_id>")
 @documented(responses={200: schemas.CaseOut}, errors=(404,), tags=["cases"])
 @token_required(action="case.read")
 def get_case(case_id: int) -> ResponseReturnValue:
@@ -124,7 +124,7 @@ def get_case(case_id: int) -> ResponseReturnValue:
     return jsonify(schemas.CaseOut().dump(detail))
 
 
-@bp.post("/cases/<int:case_id>/incidents")
+@bp.post("/cases/<id:case_id>/incidents")
 @documented(body=schemas.IncidentRequest, responses={201: schemas.IncidentOut}, errors=(404,), tags=["cases"])
 @token_required(action="case.incident")
 def report_incident(case_id: int) -> ResponseReturnValue:
@@ -156,7 +156,7 @@ def list_tasks() -> ResponseReturnValue:
     return jsonify(schemas.TaskPageOut().dump(page))
 
 
-@bp.get("/tasks/<int:task_id>")
+@bp.get("/tasks/<id:task_id>")
 @documented(responses={200: schemas.TaskDetailOut}, errors=(404,), tags=["tasks"])
 @token_required(action="task.read")
 def get_task(task_id: int) -> ResponseReturnValue:
@@ -169,7 +169,7 @@ def get_task(task_id: int) -> ResponseReturnValue:
     return jsonify(schemas.TaskDetailOut().dump(task))
 
 
-@bp.post("/tasks/<int:task_id>/claim")
+@bp.post("/tasks/<id:task_id>/claim")
 @documented(body=schemas.VersionRequest, body_required=False, responses={200: schemas.TaskOut},
             errors=(404, 409), tags=["tasks"])
 @token_required(action="task.claim")
@@ -181,7 +181,7 @@ def claim(task_id: int) -> ResponseReturnValue:
     return _task_changed("task.claim", access, task_id)
 
 
-@bp.post("/tasks/<int:task_id>/release")
+@bp.post("/tasks/<id:task_id>/release")
 @documented(body=schemas.VersionRequest, body_required=False, responses={200: schemas.TaskOut},
             errors=(404, 409), tags=["tasks"])
 @token_required(action="task.release")
@@ -194,7 +194,7 @@ def release(task_id: int) -> ResponseReturnValue:
     return _task_changed("task.release", access, task_id)
 
 
-@bp.post("/tasks/<int:task_id>/complete")
+@bp.post("/tasks/<id:task_id>/complete")
 @documented(body=schemas.CompleteRequest, responses={200: schemas.CompletedOut}, errors=(404, 409),
             tags=["tasks"])
 @token_required(action="task.complete")

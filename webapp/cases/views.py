@@ -23,6 +23,7 @@ from webapp.audit import audit, audit_page
 from webapp.cases.queries import diagrams, parties, start_records, summary, timeline
 from webapp.cases.starting import identity_form, split_identity, start_form
 from webapp.extensions import db
+from webapp.limits import parse_id
 from webapp.requests import deny
 
 bp = Blueprint("cases", __name__, template_folder="templates")
@@ -66,7 +67,7 @@ def create() -> ResponseReturnValue:
     return redirect(url_for("cases.show", case_id=case.id))
 
 
-@bp.get("/casos/<int:case_id>")
+@bp.get("/casos/<id:case_id>")
 @login_required
 def show(case_id: int) -> ResponseReturnValue:
     """Show a case: status, risk and why, open steps, history, diagrams; who she is only on need-to-know."""
@@ -88,7 +89,7 @@ def show(case_id: int) -> ResponseReturnValue:
     return html
 
 
-@bp.get("/casos/<int:case_id>/diagrama/<int:instance_id>.bpmn")
+@bp.get("/casos/<id:case_id>/diagrama/<id:instance_id>.bpmn")
 @login_required
 def diagram(case_id: int, instance_id: int) -> ResponseReturnValue:
     """Return the BPMN of a process of a case (the version it runs on) for the diagram viewer."""
@@ -103,7 +104,7 @@ def diagram(case_id: int, instance_id: int) -> ResponseReturnValue:
     return Response(source, mimetype="application/xml")
 
 
-@bp.get("/casos/<int:case_id>/incidentes/nuevo")
+@bp.get("/casos/<id:case_id>/incidentes/nuevo")
 @login_required
 def new_incident(case_id: int) -> ResponseReturnValue:
     """Show the form to report a new incident in a case."""
@@ -112,7 +113,7 @@ def new_incident(case_id: int) -> ResponseReturnValue:
     return _incident_page(case)
 
 
-@bp.post("/casos/<int:case_id>/incidentes")
+@bp.post("/casos/<id:case_id>/incidentes")
 @login_required
 def report_incident(case_id: int) -> ResponseReturnValue:
     """Report a new incident: start the incident process (it replaces the pending follow-up)."""
@@ -164,7 +165,7 @@ def _detection_errors(
     """Check the whole page at once: territory, the detection form, the identifying data."""
     errors = form_html.messages(form, validate_data(form, data), data)
     errors.update(form_html.messages(identity, validate_data(identity, who), who))
-    if not territory.isdigit() or int(territory) not in current_user.territory_ids:
+    if parse_id(territory) not in current_user.territory_ids:
         errors["territory_id"] = [_("Elija uno de los territorios de su organismo.")]
     return errors
 

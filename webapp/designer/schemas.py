@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from webapp.limits import MAX_ID
+
 
 class DraftSave(Schema):
     """Save the draft of a file: its text and the row version the editor loaded (null: no draft then)."""
 
     content = fields.String(required=True, validate=validate.Length(max=5 * 1024 * 1024))
-    version = fields.Integer(load_default=None, allow_none=True)
+    version = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0, max=MAX_ID))
 
 
 class FormPreview(Schema):

@@ -13,6 +13,7 @@ from flask import (
     current_app,
     flash,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -47,6 +48,8 @@ from webapp.designer.operations import default_scenario, preview, skeleton
 from webapp.designer.schemas import DraftSave, FormPreview, ProblemOut
 from webapp.designer.verification import settings_of, verify_drafts
 from webapp.extensions import db
+from webapp.headers import allow_inline_styles
+from webapp.limits import MAX_JSON_DEPTH, TOO_DEEP, accepts_upload, depth_message, load_bounded, parse_id, too_deep
 from webapp.requests import deny, posted_int, posted_version
 
 bp = Blueprint("designer", __name__, url_prefix="/designer", template_folder="templates",
@@ -85,12 +88,13 @@ def edit(file_name: str) -> ResponseReturnValue:
     file_name = _file_name_or_404(file_name)
     source = queries.editor_source(db.session(), file_name, skeleton(file_name))
     session = db.session()
-    return render_template(
+    page = make_response(render_template(
         f"designer/edit_{source.kind}.html", source=source,
         editor={"file": file_name, "version": source.draft.row_version if source.draft else None,
                 "forms": queries.form_names(session), "decisions": queries.decision_files(session),
                 "kinds": queries.agency_kinds(session)},
-    )
+    ))
+    return allow_inline_styles(page) if source.kind == "decision" else page
 
 
 @bp.get("/fuente/<file_name>")
@@ -102,6 +106,7 @@ def source_text(file_name: str) -> ResponseReturnValue:
 
 
 @bp.post("/borradores/<file_name>")
+@accepts_upload  # a whole file, as large as an uploaded one
 def save(file_name: str) -> ResponseReturnValue:
     """Save the draft of a file on the row version the editor loaded (409 when someone saved since)."""
     file_name = _file_name_or_404(file_name)
@@ -109,6 +114,8 @@ def save(file_name: str) -> ResponseReturnValue:
         body = DraftSave().load(request.get_json(silent=True) or {})
     except ValidationError as exc:
         return _json_error(400, _("Petición incorrecta."), fields=exc.messages)
+    if too_deep(body["content"]):
+        return _too_deep_error()
     try:
         draft = save_draft(db.session(), file_name, body["content"], expected_version=body["version"],
                            actor=current_user.username, now=clock.now())
@@ -157,6 +164,8 @@ def form_preview() -> ResponseReturnValue:
         body = FormPreview().load(request.get_json(silent=True) or {})
     except ValidationError as exc:
         return _json_error(400, _("Petición incorrecta."), fields=exc.messages)
+    if too_deep(body["content"]):
+        return _too_deep_error()
     html, problems = preview(db.session(), request.args.get("file", "formulario.json"), body["content"])
     return jsonify(html=str(html) if html is not None else None, problems=_problems(problems))
 
@@ -181,12 +190,15 @@ def try_drafts() -> ResponseReturnValue:
 def _run_try(process_key: str, territory: str, text: str) -> tuple[Any, list[Problem], str | None]:
     session = db.session()
     try:
-        raw = json.loads(text)
+        raw = load_bounded(text)
+        if raw is TOO_DEEP:
+            raise ValueError(str(depth_message()))
         if not isinstance(raw, dict):
             raise ValueError(_("El escenario es un objeto JSON."))
-        if not territory.isdigit():
+        territory_id = parse_id(territory)
+        if territory_id is None:
             raise ValueError(_("Elija un territorio."))
-        scenario = parse_scenario(raw, process_key=process_key, territory_id=int(territory))
+        scenario = parse_scenario(raw, process_key=process_key, territory_id=territory_id)
     except ValueError as exc:  # json.JSONDecodeError is a ValueError
         return None, [], str(exc)
     files = draft_files(list_drafts(session))
@@ -270,17 +282,17 @@ def deploy() -> ResponseReturnValue:
 @bp.get("/<kind>/<key>/cambios")
 def changes(kind: str, key: str) -> ResponseReturnValue:
     """Show what changed between two versions of a definition (elements, rules, form fields)."""
-    before, after = request.args.get("de", ""), request.args.get("a", "")
-    if kind not in CONTENT_TYPES or not before.isdigit() or not after.isdigit():
+    before, after = parse_id(request.args.get("de")), parse_id(request.args.get("a"))
+    if kind not in CONTENT_TYPES or before is None or after is None:
         abort(404)
-    pair = queries.version_pair(db.session(), kind, key, int(before), int(after))
+    pair = queries.version_pair(db.session(), kind, key, before, after)
     if pair is None:
         abort(404)
     found = diff_definitions(kind, pair[0].source, pair[1].source)
     return render_template("designer/changes.html", before=pair[0], after=pair[1], changes=found)
 
 
-@bp.get("/versiones/<int:definition_id>/descargar")
+@bp.get("/versiones/<id:definition_id>/descargar")
 def download(definition_id: int) -> ResponseReturnValue:
     """Download one deployed version as the file it was deployed from."""
     definition = db.session.get(Definition, definition_id)
@@ -293,6 +305,7 @@ def download(definition_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/subir")
+@accepts_upload
 def upload() -> ResponseReturnValue:
     """Upload a .bpmn, .dmn or .json file (from another modeller): checked whole, then the draft of its file."""
     uploaded = request.files.get("file")
@@ -304,6 +317,8 @@ def upload() -> ResponseReturnValue:
     try:
         if len(content) > UPLOAD_LIMIT:
             raise DefinitionError([Problem(file=name, message="refused: the file is larger than 5 MB")])
+        if name.lower().endswith(".json") and too_deep(content):
+            raise DefinitionError([Problem(file=name, message=f"refused: nested deeper than {MAX_JSON_DEPTH} levels")])
         draft = upload_file(db.session(), name, content, expected_version=posted_int("version"),
                             actor=current_user.username, now=clock.now())
     except (DefinitionError, ConflictError) as exc:
@@ -342,3 +357,8 @@ def _problems(problems: list[Problem]) -> list[dict[str, Any]]:
 
 def _json_error(status: int, message: str, **extra: Any) -> ResponseReturnValue:
     return jsonify(error={"status": status, "message": message, **extra}), status
+
+
+def _too_deep_error() -> ResponseReturnValue:
+    """Refuse a JSON definition nested deeper than the limit (the parsers and checks recurse)."""
+    return _json_error(422, str(depth_message()), fields={"content": [str(depth_message())]})

@@ -17,6 +17,7 @@ from engine.models.notification import NOTIFICATION_KINDS
 from engine.notifications import email_preferences, mark_all_read, mark_read, set_email_preferences
 from webapp import clock
 from webapp.extensions import db
+from webapp.limits import parse_id
 from webapp.navigation import safe_next
 from webapp.notifications.queries import email_address, notice_page, target, unread_count
 
@@ -55,13 +56,13 @@ def bell() -> dict[str, Any]:
 @login_required
 def index() -> ResponseReturnValue:
     """List the user's notices, newest first."""
-    page_number = int(request.args["page"]) if request.args.get("page", "").isdigit() else 1
+    page_number = parse_id(request.args.get("page")) or 1
     page = notice_page(db.session(), current_user.user_id, page_number)
     return render_template("notifications/index.html", page=page, kind_labels=KIND_LABELS,
                            back=request.full_path.rstrip("?"))
 
 
-@bp.get("/avisos/<int:notification_id>")
+@bp.get("/avisos/<id:notification_id>")
 @login_required
 def open_notice(notification_id: int) -> ResponseReturnValue:
     """Mark a notice read and go to the task or case it is about."""
@@ -72,7 +73,7 @@ def open_notice(notification_id: int) -> ResponseReturnValue:
     return redirect(url_for(endpoint, **values))
 
 
-@bp.post("/avisos/<int:notification_id>/leido")
+@bp.post("/avisos/<id:notification_id>/leido")
 @login_required
 def read(notification_id: int) -> ResponseReturnValue:
     """Mark one notice read."""

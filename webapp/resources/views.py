@@ -14,6 +14,7 @@ from engine.resource_kinds import RESOURCE_KINDS
 from webapp import clock
 from webapp.audit import audit
 from webapp.extensions import db
+from webapp.limits import parse_id
 from webapp.mesa.labels import RESOURCE_KIND_LABELS
 from webapp.requests import deny, posted_int
 from webapp.resources.operations import LIMITS, save_resource, withdraw_resource
@@ -41,13 +42,12 @@ def index() -> ResponseReturnValue:
 @login_required
 def new() -> ResponseReturnValue:
     """Add a service to a territory's directory (its Mesa's coordinator)."""
-    territory = request.values.get("territory", "")
-    territory_id = int(territory) if territory.isdigit() else 0
+    territory_id = parse_id(request.values.get("territory")) or 0
     _require_editor(territory_id)
     return _form(None, territory_id)
 
 
-@bp.route("/recursos/<int:resource_id>", methods=["GET", "POST"])
+@bp.route("/recursos/<id:resource_id>", methods=["GET", "POST"])
 @login_required
 def edit(resource_id: int) -> ResponseReturnValue:
     """Change a service of the directory (its Mesa's coordinator)."""
@@ -58,7 +58,7 @@ def edit(resource_id: int) -> ResponseReturnValue:
     return _form(resource, resource.territory_id)
 
 
-@bp.post("/recursos/<int:resource_id>/baja")
+@bp.post("/recursos/<id:resource_id>/baja")
 @login_required
 def withdraw(resource_id: int) -> ResponseReturnValue:
     """Take a service out of the directory."""

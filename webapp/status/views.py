@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, render_template
 from flask.typing import ResponseReturnValue
-from flask_login import login_required
+from flask_login import current_user, login_required
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from webapp.auth.principal import ROLE_ADMIN
 from webapp.extensions import db
 from webapp.status.queries import overview
 
@@ -17,8 +18,9 @@ bp = Blueprint("status", __name__, template_folder="templates")
 @bp.get("/estado")
 @login_required
 def index() -> ResponseReturnValue:
-    """Show the deployed definitions and how many cases and open tasks there are."""
-    return render_template("status/index.html", overview=overview(db.session()))
+    """Show the deployed definitions and how many cases and open tasks the user's territories have (admins: all)."""
+    territories = None if current_user.has_role(ROLE_ADMIN) else current_user.territory_ids
+    return render_template("status/index.html", overview=overview(db.session(), territories))
 
 
 @bp.get("/healthz")

@@ -13,6 +13,7 @@ from engine.errors import ConflictError, NotFoundError, PermissionDeniedError
 from engine.models import Case, OpenTask
 from engine.tasks import assign_task
 from webapp.auth.principal import Principal
+from webapp.limits import parse_count, parse_id
 
 
 @dataclass
@@ -33,9 +34,10 @@ def parse_selection(values: Iterable[str]) -> list[tuple[int, int]]:
     """Read the checked steps ("task id:version"), ignoring malformed values and repeats."""
     selection: dict[int, int] = {}
     for value in values:
-        task_id, _, version = value.partition(":")
-        if task_id.isdigit() and version.isdigit():
-            selection.setdefault(int(task_id), int(version))
+        task_text, _, version_text = value.partition(":")
+        task_id, version = parse_id(task_text), parse_count(version_text)
+        if task_id is not None and version is not None:
+            selection.setdefault(task_id, version)
     return list(selection.items())
 
 

@@ -24,6 +24,7 @@ from engine.models import Agency, Case, OpenTask, UserAccount
 from engine.models.step_timing import StepTimingDay
 from engine.stats import histograms, pending_completions, report_day
 from webapp.auth.principal import Principal
+from webapp.limits import parse_count, parse_id
 
 PERIODS = (30, 90, 365)
 DEFAULT_PERIOD = 30
@@ -46,11 +47,9 @@ class BoardFilters:
     @classmethod
     def from_args(cls, args: Mapping[str, Any], principal: Principal) -> BoardFilters:
         """Read filters from request arguments; a territory the supervisor does not oversee is ignored."""
-        territory = str(args.get("territory", ""))
-        period = str(args.get("period", ""))
         return cls(
-            territory=int(territory) if territory.isdigit() and int(territory) in principal.territory_ids else None,
-            period=int(period) if period.isdigit() and int(period) in PERIODS else DEFAULT_PERIOD,
+            territory=territory if (territory := parse_id(args.get("territory"))) in principal.territory_ids else None,
+            period=period if (period := parse_count(args.get("period"))) in PERIODS else DEFAULT_PERIOD,
         )
 
     def as_args(self) -> dict[str, str]:

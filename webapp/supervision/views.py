@@ -16,6 +16,7 @@ from webapp import clock
 from webapp.audit import audit
 from webapp.auth.principal import ROLE_SUPERVISOR
 from webapp.extensions import db
+from webapp.limits import parse_id
 from webapp.requests import deny
 from webapp.supervision.charts import chart_data
 from webapp.supervision.export import TABLES, export_table, to_csv
@@ -69,17 +70,17 @@ def reassign() -> ResponseReturnValue:
     filters: dict[str, Any] = BoardFilters.from_args(request.form, current_user).as_args()
     back = url_for("supervision.index", **filters)
     selection = parse_selection(request.form.getlist("task"))
-    assignee = request.form.get("assignee", "")
+    assignee = parse_id(request.form.get("assignee"))
     team = dict(members(db.session(), current_user.agency_id))
-    if not selection or not assignee.isdigit() or int(assignee) not in team:
+    if not selection or assignee is None or assignee not in team:
         flash(_("Marque al menos un paso y elija a una persona de su organismo."), "error")
         return redirect(back)
-    report = reassign_tasks(db.session(), current_user, selection, int(assignee), now=clock.now())
-    audit(db.session(), "supervision.reassign", object_type="user_account", object_id=int(assignee),
+    report = reassign_tasks(db.session(), current_user, selection, assignee, now=clock.now())
+    audit(db.session(), "supervision.reassign", object_type="user_account", object_id=assignee,
           outcome="ok" if report.assigned else "denied" if report.refused else "failed",
           detail={"assigned": report.assigned, "conflicts": report.conflicts, "refused": report.refused})
     if report.assigned:
-        flash(_("Pasos asignados a %(name)s: %(count)s.", name=team[int(assignee)], count=len(report.assigned)), "info")
+        flash(_("Pasos asignados a %(name)s: %(count)s.", name=team[assignee], count=len(report.assigned)), "info")
     if report.conflicts:
         flash(_("Estos pasos han cambiado mientras tanto y no se han asignado: %(cases)s. Revise la lista.",
                 cases=", ".join(report.labels(report.conflicts))), "error")

@@ -32,7 +32,7 @@ bp = Blueprint("tasks", __name__, template_folder="templates")
 HISTORY_LIMIT = 8
 
 
-@bp.get("/tareas/<int:task_id>")
+@bp.get("/tareas/<id:task_id>")
 @login_required
 def show(task_id: int) -> ResponseReturnValue:
     """Show a step's form (pre-filled with its draft) beside what the user may know of the case."""
@@ -42,7 +42,7 @@ def show(task_id: int) -> ResponseReturnValue:
     return _page(task)
 
 
-@bp.post("/tareas/<int:task_id>/reclamar")
+@bp.post("/tareas/<id:task_id>/reclamar")
 @login_required
 def claim(task_id: int) -> ResponseReturnValue:
     """Take an unclaimed task of one's agency."""
@@ -51,7 +51,7 @@ def claim(task_id: int) -> ResponseReturnValue:
     return _done(task, "task.claim", _("Tarea reclamada: ahora está en «Mis tareas»."))
 
 
-@bp.post("/tareas/<int:task_id>/liberar")
+@bp.post("/tareas/<id:task_id>/liberar")
 @login_required
 def release(task_id: int) -> ResponseReturnValue:
     """Give a claimed task back to the agency's queue."""
@@ -60,7 +60,7 @@ def release(task_id: int) -> ResponseReturnValue:
     return _done(task, "task.release", _("Tarea liberada: vuelve a la lista de su organismo."))
 
 
-@bp.post("/tareas/<int:task_id>/borrador")
+@bp.post("/tareas/<id:task_id>/borrador")
 @login_required
 def draft(task_id: int) -> ResponseReturnValue:
     """Keep what was typed so far without completing the step."""
@@ -71,7 +71,7 @@ def draft(task_id: int) -> ResponseReturnValue:
     return _done(task, "task.draft", _("Borrador guardado."), to=url_for("tasks.show", task_id=task_id))
 
 
-@bp.post("/tareas/<int:task_id>/completar")
+@bp.post("/tareas/<id:task_id>/completar")
 @login_required
 def complete(task_id: int) -> ResponseReturnValue:
     """Complete the step with the submitted form; the workflow moves the case on."""

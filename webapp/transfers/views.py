@@ -15,6 +15,7 @@ from engine.models import CaseTransfer, Mesa
 from webapp import clock
 from webapp.audit import audit
 from webapp.extensions import db
+from webapp.limits import parse_id
 from webapp.mesa.views.blueprint import LABELS
 from webapp.mesa.views.common import invalid_redirect, mesa_and_role, mesa_of_territory_or_404, require_role
 from webapp.requests import posted_int
@@ -26,7 +27,7 @@ from webapp.validation import InvalidInput
 bp = Blueprint("transfers", __name__, template_folder="templates")
 
 
-@bp.get("/mesa/<int:mesa_id>/traslados")
+@bp.get("/mesa/<id:mesa_id>/traslados")
 @login_required
 def index(mesa_id: int) -> ResponseReturnValue:
     """Show the transfer form and the transfers from and to the territory."""
@@ -35,12 +36,12 @@ def index(mesa_id: int) -> ResponseReturnValue:
     preselected = request.args.get("caso", "")
     html = render_template("transfers/index.html", mesa=mesa, role=role, cases=followed_cases(session, mesa),
                            mesas=other_mesas(session, mesa), transfers=transfers_of(session, mesa), labels=LABELS,
-                           preselected=int(preselected) if preselected.isdigit() else None)
+                           preselected=parse_id(preselected))
     audit(session, "mesa.read", object_type="mesa", object_id=mesa.id, detail={"view": "transfers"})
     return html
 
 
-@bp.post("/mesa/<int:mesa_id>/traslados")
+@bp.post("/mesa/<id:mesa_id>/traslados")
 @login_required
 def create(mesa_id: int) -> ResponseReturnValue:
     """Ask another territory's Mesa to take a case (the victim moved)."""
@@ -63,7 +64,7 @@ def create(mesa_id: int) -> ResponseReturnValue:
     return redirect(url_for("mesa.show", mesa_id=mesa.id, _anchor="transfers"))
 
 
-@bp.post("/mesa/traslados/<int:transfer_id>/<any(aceptar, rechazar):decision>")
+@bp.post("/mesa/traslados/<id:transfer_id>/<any(aceptar, rechazar):decision>")
 @login_required
 def decide(transfer_id: int, decision: str) -> ResponseReturnValue:
     """Accept or reject a transfer to our territory (the receiving Mesa's coordinator)."""

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from engine.levels import current_levels
 from engine.models import Case, OpenTask, Territory, UserAccount
 from webapp.auth.principal import Principal
+from webapp.limits import parse_id
 
 TABS = ("mine", "agency", "upcoming")
 DUE_WINDOWS = ("overdue", "today", "week")
@@ -33,12 +34,11 @@ class Filters:
     @classmethod
     def from_args(cls, args: Any, risk_levels: Sequence[str]) -> Filters:
         """Read filters from request arguments, ignoring values that are not allowed (levels: the scale's)."""
-        territory = args.get("territory", "")
         return cls(
             step=args.get("step") or None,
             risk=args.get("risk") if args.get("risk") in risk_levels else None,
             due=args.get("due") if args.get("due") in DUE_WINDOWS else None,
-            territory=int(territory) if str(territory).isdigit() else None,
+            territory=parse_id(args.get("territory")),
         )
 
     def as_args(self) -> dict[str, str]:

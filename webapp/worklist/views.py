@@ -13,6 +13,7 @@ from engine.models import Territory
 from webapp import clock
 from webapp.audit import audit
 from webapp.extensions import db
+from webapp.limits import parse_id
 from webapp.worklist.queries import PER_PAGE, TABS, Filters, step_choices, tab_counts, worklist
 
 bp = Blueprint("worklist", __name__, template_folder="templates")
@@ -32,7 +33,7 @@ def index() -> ResponseReturnValue:
         tab = "mine" if counts["mine"] else "agency"
     scale = current_levels(db.session())
     filters = Filters.from_args(request.args, scale.codes)
-    page_number = int(request.args["page"]) if request.args.get("page", "").isdigit() else 1
+    page_number = parse_id(request.args.get("page")) or 1
     per_page = int(current_app.config.get("WORKLIST_PER_PAGE", PER_PAGE))
     page = worklist(db.session(), current_user, tab, filters, page=page_number, per_page=per_page, now=now)
     territories = db.session.execute(

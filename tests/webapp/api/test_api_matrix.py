@@ -41,15 +41,15 @@ MATRIX: dict[tuple[str, str], tuple[dict[str, Row], int]] = {
     ("GET", "/api/v1/openapi.json"): (everyone(200), 200),
     ("GET", "/api/v1/me"): (everyone(200), 401),
     ("POST", "/api/v1/cases"): (casework((201, 201, 201, 403, 403)), 401),
-    ("GET", "/api/v1/cases/<int:case_id>"): (
+    ("GET", "/api/v1/cases/<id:case_id>"): (
         casework((200, 200, 404, 404, 404), supervisor=(200, 200, 200, 404, 404)), 401),
-    ("POST", "/api/v1/cases/<int:case_id>/incidents"): (
+    ("POST", "/api/v1/cases/<id:case_id>/incidents"): (
         casework((201, 201, 404, 404, 404), supervisor=(201, 201, 201, 404, 404)), 401),
     ("GET", "/api/v1/tasks"): (casework((200, 200, 200, 200, 200)), 401),
-    ("GET", "/api/v1/tasks/<int:task_id>"): (casework((404, 200, 404, 404, 404)), 401),
-    ("POST", "/api/v1/tasks/<int:task_id>/claim"): (casework((404, 200, 404, 404, 404)), 401),
-    ("POST", "/api/v1/tasks/<int:task_id>/release"): (casework((404, 200, 404, 404, 404)), 401),
-    ("POST", "/api/v1/tasks/<int:task_id>/complete"): (casework((404, 200, 404, 404, 404)), 401),
+    ("GET", "/api/v1/tasks/<id:task_id>"): (casework((404, 200, 404, 404, 404)), 401),
+    ("POST", "/api/v1/tasks/<id:task_id>/claim"): (casework((404, 200, 404, 404, 404)), 401),
+    ("POST", "/api/v1/tasks/<id:task_id>/release"): (casework((404, 200, 404, 404, 404)), 401),
+    ("POST", "/api/v1/tasks/<id:task_id>/complete"): (casework((404, 200, 404, 404, 404)), 401),
 }
 
 
@@ -90,7 +90,7 @@ def request_for(api: ApiWorld, targets: Targets, method: str, rule: str, user: s
     params = targets.params(rule) if "<" in rule else {}
     path = rule
     for name, value in params.items():
-        path = path.replace(f"<int:{name}>", str(value))
+        path = path.replace(f"<id:{name}>", str(value))
     body: Any = None
     if rule == "/api/v1/auth/token":
         body = {"username": user, "password": PASSWORD} if user else None

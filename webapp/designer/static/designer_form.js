@@ -8,6 +8,9 @@
   var editor = designer.editor({ getContent: function () { return textarea.value; } });
   var timer = null;
 
+  // The preview is a form to look at, never to send (an event listener: the CSP allows no inline handler).
+  document.getElementById('preview').addEventListener('submit', function (event) { event.preventDefault(); });
+
   function parse() {
     try { return JSON.parse(textarea.value); } catch (error) { return null; }
   }

@@ -20,6 +20,7 @@ from engine.models import Meeting, Mesa
 from webapp import clock
 from webapp.audit import audit, audit_page_events
 from webapp.extensions import db
+from webapp.limits import parse_id
 from webapp.mesa import operations as ops
 from webapp.mesa.minutes import close_meeting, minutes_of, snapshot_detail
 from webapp.mesa.queries import COORDINATOR, agenda_entries, agenda_since, attendance_of, seats, territory_name
@@ -31,7 +32,7 @@ from webapp.transaction import discard
 from webapp.validation import InvalidInput
 
 
-@bp.get("/mesa/reuniones/<int:meeting_id>")
+@bp.get("/mesa/reuniones/<id:meeting_id>")
 @login_required
 def meeting(meeting_id: int) -> ResponseReturnValue:
     """Show a meeting: its agenda with a summary of each case, and the minutes (editable while open)."""
@@ -39,7 +40,7 @@ def meeting(meeting_id: int) -> ResponseReturnValue:
     return _meeting_page(meeting, mesa, role)
 
 
-@bp.post("/mesa/reuniones/<int:meeting_id>/abrir")
+@bp.post("/mesa/reuniones/<id:meeting_id>/abrir")
 @login_required
 def open_meeting(meeting_id: int) -> ResponseReturnValue:
     """Open the meeting: the agenda is generated and stored, and the minutes can be taken."""
@@ -48,7 +49,7 @@ def open_meeting(meeting_id: int) -> ResponseReturnValue:
         _("Reunión abierta: orden del día generado."))
 
 
-@bp.post("/mesa/reuniones/<int:meeting_id>/orden-del-dia")
+@bp.post("/mesa/reuniones/<id:meeting_id>/orden-del-dia")
 @login_required
 def refresh(meeting_id: int) -> ResponseReturnValue:
     """Refresh the open meeting's agenda from the rules (cases added by hand stay)."""
@@ -56,7 +57,7 @@ def refresh(meeting_id: int) -> ResponseReturnValue:
         db.session(), mesa, m, expected_version=posted_version(), now=now), _("Orden del día actualizado."))
 
 
-@bp.post("/mesa/reuniones/<int:meeting_id>/casos")
+@bp.post("/mesa/reuniones/<id:meeting_id>/casos")
 @login_required
 def add_case(meeting_id: int) -> ResponseReturnValue:
     """Add a case of the territory to the agenda by its reference (any member, until the meeting closes)."""
@@ -76,7 +77,7 @@ def add_case(meeting_id: int) -> ResponseReturnValue:
     return redirect(url_for("mesa.meeting", meeting_id=meeting.id, _anchor=f"case-{case.id}"))
 
 
-@bp.post("/mesa/reuniones/<int:meeting_id>/asistencia")
+@bp.post("/mesa/reuniones/<id:meeting_id>/asistencia")
 @login_required
 def attendance(meeting_id: int) -> ResponseReturnValue:
     """Record the attendance of every member agency."""
@@ -88,7 +89,7 @@ def attendance(meeting_id: int) -> ResponseReturnValue:
     return _edit(meeting_id, "mesa.attendance", record, _("Asistencia guardada."), anchor="attendance")
 
 
-@bp.post("/mesa/reuniones/<int:meeting_id>/notas/<int:case_id>")
+@bp.post("/mesa/reuniones/<id:meeting_id>/notas/<id:case_id>")
 @login_required
 def note(meeting_id: int, case_id: int) -> ResponseReturnValue:
     """Write the minutes' note on one case."""
@@ -97,19 +98,18 @@ def note(meeting_id: int, case_id: int) -> ResponseReturnValue:
         actor=current_user.actor, now=now), _("Nota guardada."), case_id=case_id, anchor=f"case-{case_id}")
 
 
-@bp.post("/mesa/reuniones/<int:meeting_id>/acuerdos/<int:case_id>")
+@bp.post("/mesa/reuniones/<id:meeting_id>/acuerdos/<id:case_id>")
 @login_required
 def agreement(meeting_id: int, case_id: int) -> ResponseReturnValue:
     """Record an agreement for one agency: it becomes a step in that agency's worklist."""
-    agency = request.form.get("agency", "")
     return _edit(meeting_id, "mesa.agreement", lambda m, mesa, now: ops.add_agreement(
-        db.session(), mesa, m, case_id, int(agency) if agency.isdigit() else 0, request.form.get("action", ""),
+        db.session(), mesa, m, case_id, parse_id(request.form.get("agency")) or 0, request.form.get("action", ""),
         posted_date("due_on"), expected_version=posted_version(), actor=current_user.actor, now=now),
         _("Acuerdo registrado: ya está en la lista de trabajo del organismo."), case_id=case_id,
         anchor=f"case-{case_id}")
 
 
-@bp.post("/mesa/reuniones/<int:meeting_id>/cerrar")
+@bp.post("/mesa/reuniones/<id:meeting_id>/cerrar")
 @login_required
 def close(meeting_id: int) -> ResponseReturnValue:
     """Close the minutes: they are frozen and can no longer be edited."""

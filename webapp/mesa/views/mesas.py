@@ -45,7 +45,7 @@ def index() -> ResponseReturnValue:
     return render_template("mesa/index.html", mesas=mine)
 
 
-@bp.get("/mesa/<int:mesa_id>")
+@bp.get("/mesa/<id:mesa_id>")
 @login_required
 def show(mesa_id: int) -> ResponseReturnValue:
     """Show a Mesa: next meeting, proposed extraordinary meetings, past meetings, members, transfers."""
@@ -63,7 +63,7 @@ def show(mesa_id: int) -> ResponseReturnValue:
     return html
 
 
-@bp.post("/mesa/<int:mesa_id>/extraordinarias")
+@bp.post("/mesa/<id:mesa_id>/extraordinarias")
 @login_required
 def convene(mesa_id: int) -> ResponseReturnValue:
     """Convene an extraordinary meeting for a proposed incident or complaint (the case on its agenda)."""
@@ -84,7 +84,7 @@ def convene(mesa_id: int) -> ResponseReturnValue:
     return redirect(url_for("mesa.meeting", meeting_id=meeting.id))
 
 
-@bp.post("/mesa/<int:mesa_id>/propuestas/incluir")
+@bp.post("/mesa/<id:mesa_id>/propuestas/incluir")
 @login_required
 def include_proposal(mesa_id: int) -> ResponseReturnValue:
     """Put a proposed case on the next planned meeting's agenda instead of convening one."""
@@ -99,7 +99,7 @@ def include_proposal(mesa_id: int) -> ResponseReturnValue:
     return redirect(url_for("mesa.show", mesa_id=mesa.id))
 
 
-@bp.route("/mesa/<int:mesa_id>/ajustes", methods=["GET", "POST"])
+@bp.route("/mesa/<id:mesa_id>/ajustes", methods=["GET", "POST"])
 @login_required
 def settings(mesa_id: int) -> ResponseReturnValue:
     """Change the meeting interval and the representatives of the member agencies (the coordinator)."""

@@ -22,7 +22,7 @@ from webapp.mesa.views.blueprint import LABELS, bp
 from webapp.mesa.views.common import meeting_and_role
 
 
-@bp.get("/mesa/reuniones/<int:meeting_id>/acta")
+@bp.get("/mesa/reuniones/<id:meeting_id>/acta")
 @login_required
 def minutes(meeting_id: int) -> ResponseReturnValue:
     """Show the closed minutes ready to print (references only unless identity is asked for and allowed)."""
@@ -34,7 +34,7 @@ def minutes(meeting_id: int) -> ResponseReturnValue:
     return html
 
 
-@bp.get("/mesa/reuniones/<int:meeting_id>/acta.pdf")
+@bp.get("/mesa/reuniones/<id:meeting_id>/acta.pdf")
 @login_required
 def minutes_pdf_view(meeting_id: int) -> ResponseReturnValue:
     """Download the closed minutes as PDF (references only unless identity is asked for and allowed)."""
