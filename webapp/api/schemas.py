@@ -93,6 +93,10 @@ def _user(user_id: int | None, name: str | None) -> dict[str, Any] | None:
     return None if user_id is None else {"id": user_id, "name": name}
 
 
+def _agency(agency_id: int | None, name: str | None, kind: str | None) -> dict[str, Any] | None:
+    return None if agency_id is None else {"id": agency_id, "name": name, "kind": kind}
+
+
 class ErrorBody(Schema):
     """What went wrong."""
 
@@ -184,9 +188,8 @@ class OpenTaskOut(Schema):
 
     @pre_dump
     def _nest(self, step: Any, **_kwargs: Any) -> dict[str, Any]:
-        agency = None if step.agency_id is None else {
-            "id": step.agency_id, "name": step.agency_name, "kind": step.agency_kind}
-        return {**vars(step), "agency": agency, "assignee": _user(step.assignee_id, step.assignee_name)}
+        return {**vars(step), "agency": _agency(step.agency_id, step.agency_name, step.agency_kind),
+                "assignee": _user(step.assignee_id, step.assignee_name)}
 
 
 class HistoryEntryOut(Schema):
@@ -253,7 +256,9 @@ class TaskListItemOut(Schema):
 
     id = fields.Integer(attribute="task_id")
     version = fields.Integer()
+    case_id = fields.Integer()
     case = fields.Nested(CaseRefOut)
+    agency = fields.Nested(AgencyOut, allow_none=True, metadata={"description": "The agency the task waits for."})
     element_id = fields.String()
     name = fields.String(attribute="step")
     risk_level = fields.String(allow_none=True)
@@ -267,6 +272,7 @@ class TaskListItemOut(Schema):
     @pre_dump
     def _nest(self, row: Any, **_kwargs: Any) -> dict[str, Any]:
         return {**vars(row), "case": {"id": row.case_id, "reference": row.reference},
+                "agency": _agency(row.agency_id, row.agency_name, row.agency_kind),
                 "assignee": _user(row.assignee_id, row.assignee_name)}
 
 
