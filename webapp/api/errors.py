@@ -14,6 +14,26 @@ from engine.errors import TaskDataError
 from webapp.api.schemas import field_errors
 from webapp.errors import InvalidData, audit_refusal
 
+NUL = "\x00"
+NUL_MESSAGE = "NUL character not allowed"
+
+
+def nul_paths(data: Any) -> list[str]:
+    """Return the paths (`a/b`) of the strings, keys included, that hold a NUL character (iteratively: any depth)."""
+    found: list[str] = []
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str) and NUL in value:
+            found.append(path or "_schema")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                name = str(key).replace(NUL, "\ufffd")
+                stack.append((f"{path}/{name}" if path else name, NUL if NUL in str(key) else item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}/{index}" if path else str(index), item) for index, item in enumerate(value))
+    return sorted(found)
+
 
 def load_body(schema: Schema) -> dict[str, Any]:
     """Load the request's JSON body with `schema` (no body is an empty object); 400 if not JSON."""
@@ -31,6 +51,9 @@ def load_args(schema: Schema) -> dict[str, Any]:
 
 
 def _load(schema: Schema, data: Any) -> dict[str, Any]:
+    refused = nul_paths(data)
+    if refused:  # PostgreSQL cannot store them; the document's strings exclude them (`pattern`)
+        raise InvalidData({path: [NUL_MESSAGE] for path in refused})
     try:
         loaded: dict[str, Any] = schema.load(data)
     except ValidationError as exc:

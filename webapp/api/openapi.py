@@ -21,7 +21,7 @@ from werkzeug.routing import Rule
 
 from engine.forms import FormDefinition
 from webapp.api.auth import BEARER_AUTH, CASEWORK_ONLY
-from webapp.api.schemas import ErrorEnvelope
+from webapp.api.schemas import MAX_ID, ErrorEnvelope
 from webapp.errors import MESSAGES
 
 API_TITLE, API_VERSION, OPENAPI_VERSION = "Coordina API", "1.0.0", "3.1.0"
@@ -40,6 +40,8 @@ ERROR_DESCRIPTIONS = {
     429: "Too many failed sign-ins: the account or address is locked for a while.",
 }
 SUCCESS_DESCRIPTIONS = {200: "OK", 201: "Created"}
+RESPONSE_ONLY = frozenset({"ErrorEnvelope", "ErrorBody"})
+NO_NUL = "^[^\\u0000]*$"  # the API refuses text holding NUL (PostgreSQL cannot store it)
 # The request field that carries a task's answers; its form depends on the task.
 TASK_FORM_FIELD = ("CompleteRequest", "data")
 TASK_FORM_NOTE = ("The answers of the task's form. Its JSON Schema for this very task is `form.schema` of "
@@ -94,7 +96,10 @@ class FlaskPlugin(BasePlugin):
         if parameters is not None:
             for converter, name in _FLASK_ARGUMENT.findall(rule.rule):
                 kind = CONVERTER_TYPES.get(converter, "string")
-                parameters.append({"in": "path", "name": name, "required": True, "schema": {"type": kind}})
+                schema: dict[str, Any] = {"type": kind}
+                if kind == "integer":  # every integer of a path is an id
+                    schema.update(minimum=1, maximum=MAX_ID)
+                parameters.append({"in": "path", "name": name, "required": True, "schema": schema})
         return _FLASK_ARGUMENT.sub(r"{\2}", rule.rule)
 
 
@@ -194,6 +199,13 @@ def with_forms(document: Mapping[str, Any], forms: Mapping[str, FormDefinition],
         component, field_name = path.split("/")
         if name in forms:
             schemas[component]["properties"][field_name] = {"$ref": f"#/components/schemas/{form_component(name)}"}
+    for name, schema in schemas.items():
+        if not name.endswith("Out") and name not in RESPONSE_ONLY:
+            _exclude_nul(schema)
+    for path_item in result["paths"].values():
+        for operation in path_item.values():
+            for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
+                _exclude_nul(parameter)
     task_forms = sorted(set(forms) - set(starts.values()))
     if task_forms:
         component, field_name = TASK_FORM_FIELD
@@ -202,3 +214,16 @@ def with_forms(document: Mapping[str, Any], forms: Mapping[str, FormDefinition],
             "description": TASK_FORM_NOTE,
         }
     return result
+
+
+def _exclude_nul(node: Any) -> None:
+    """Give every free text of a request schema the pattern that excludes NUL, as the API refuses it."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("type") == "string" and not {"pattern", "enum", "const", "oneOf", "format"} & set(item):
+                item["pattern"] = NO_NUL
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)

@@ -15,6 +15,8 @@ from marshmallow import Schema, fields, pre_dump, validate
 from webapp.worklist.queries import DUE_WINDOWS, MAX_PER_PAGE, PER_PAGE, TABS
 
 SCOPES = TABS
+MAX_ID = 2**31 - 1  # ids are 1..2**31-1 (PostgreSQL's integer); beyond, nothing exists: 404, never a 500
+ID_RANGE = validate.Range(min=1, max=MAX_ID)
 
 
 def field_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -29,6 +31,18 @@ def field_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     if isinstance(messages, list | tuple):
         return {prefix or "_schema": [str(m) for m in messages]}
     return {prefix or "_schema": [str(messages)]}
+
+
+class JsonInteger(fields.Integer):
+    """An integer as JSON Schema counts them: `3` and `3.0`, never `"3"` or `true`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **kwargs)
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return super()._validated(value)
 
 
 # --- Requests ------------------------------------------------------------------------------------
@@ -50,7 +64,7 @@ class PartyIn(Schema):
 class CaseCreateRequest(Schema):
     """A detection registered by an agency: the case's territory, the detection form and the parties."""
 
-    territory_id = fields.Integer(required=True, strict=True)
+    territory_id = JsonInteger(required=True, validate=ID_RANGE)
     detection = fields.Dict(required=True, metadata={"description": "Data of the `detection` form."})
     victim = fields.Nested(PartyIn)
     aggressor = fields.Nested(PartyIn)
@@ -65,27 +79,27 @@ class IncidentRequest(Schema):
 class VersionRequest(Schema):
     """The task version the client last saw (optional: without it the action is not version-checked)."""
 
-    version = fields.Integer(strict=True)
+    version = JsonInteger()
 
 
 class CompleteRequest(Schema):
     """The answers of a task's form, and the task version they were given on."""
 
     data = fields.Dict(required=True, metadata={"description": "Data of the task's form."})
-    version = fields.Integer(required=True, strict=True)
+    version = JsonInteger(required=True)
 
 
 class TaskListQuery(Schema):
     """Worklist scope, filters and page."""
 
     scope = fields.String(load_default="mine", validate=validate.OneOf(SCOPES))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=ID_RANGE)
     per_page = fields.Integer(load_default=PER_PAGE, validate=validate.Range(min=1, max=MAX_PER_PAGE))
     step = fields.String(validate=validate.Length(min=1, max=120), metadata={"description": "Element id."})
     risk = fields.String(validate=validate.Regexp(r"\A[a-z][a-z0-9_]{0,31}\Z"),
                          metadata={"description": "A level of the deployed risk scale (e.g. alto)."})
     due = fields.String(validate=validate.OneOf(DUE_WINDOWS))
-    territory = fields.Integer(metadata={"description": "Territory id."})
+    territory = fields.Integer(validate=ID_RANGE, metadata={"description": "Territory id."})
 
 
 # --- Responses -----------------------------------------------------------------------------------

@@ -178,6 +178,7 @@ def complete(task_id: int) -> ResponseReturnValue:
     """Complete a task with its form's answers, given on the task version you loaded; the workflow goes on."""
     session = _session()
     body = load_body(schemas.CompleteRequest())
+    _possible_id("task", task_id)
     try:
         with form_errors_at("data"):
             instance = complete_task(session, task_id, body["data"], expected_version=body["version"],
@@ -199,17 +200,25 @@ def openapi() -> ResponseReturnValue:
     return jsonify(with_forms(openapi_document(current_app), forms, starts))
 
 
+def _possible_id(object_type: str, object_id: int) -> None:
+    """Answer 404 (audited without the id) for an id of the URL that cannot exist: only 1..2**31-1 may."""
+    if not 1 <= object_id <= schemas.MAX_ID:
+        deny(404, object_type=object_type, object_id=None, detail={"status": 404, "reason": "id out of range"})
+
+
 def _visible_case(case_id: int) -> None:
     """Let through a case the user may see; otherwise audit the denial and answer 404.
 
     Only ids are read here: the case row is loaded (or locked) afterwards, fresh.
     """
+    _possible_id("case", case_id)
     if not can_see_case(_session(), current_principal(), case_id):
         deny(404)  # audited on the URL's case, with its id only if it exists
 
 
 def _visible_task(task_id: int) -> TaskAccess:
     """Return whose a task of the user's agency (or assigned to her) is; otherwise audit and answer 404."""
+    _possible_id("task", task_id)
     access = queries.task_access(_session(), task_id)
     if access is None or not queries.may_see_task(current_principal(), access):
         deny(404, case_id=access.case_id if access else None)

@@ -109,3 +109,27 @@ def test_the_review_schema_of_a_task_offers_exactly_the_levels_the_server_accept
             accepted.append(level)
     assert sorted(accepted, key=LEVELS.index) == offered
     assert offered[0] == computed
+
+
+def test_text_holding_nul_is_refused_per_field_and_the_document_says_so(api: ApiWorld) -> None:
+    body = {"territory_id": api.territories["here"], "detection": {**detection(), "observed": "a\x00b"}}
+    assert fields_of(api.call("health", "POST", "/api/v1/cases", json=body)) == {
+        "detection/observed": ["NUL character not allowed"]}
+    assert "username" in fields_of(api.call(None, "POST", "/api/v1/auth/token",
+                                            json={"username": "\x00", "password": "x"}))
+    assert "step" in fields_of(api.call("police", "GET", "/api/v1/tasks?step=%00"))
+    doc = document(api)
+    observed = doc["components"]["schemas"]["Form_detection"]["properties"]["observed"]
+    assert not validator(doc, observed).is_valid("a\x00b")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/cases/{}", "/api/v1/tasks/{}", "/api/v1/tasks/{}/complete",
+                                  "/api/v1/tasks/{}/claim", "/api/v1/cases/{}/incidents"])
+def test_ids_beyond_the_documented_range_are_404(api: ApiWorld, path: str) -> None:
+    method = "POST" if path.endswith(("complete", "claim", "incidents")) else "GET"
+    body = {"data": {}, "version": 1} if method == "POST" else None
+    for huge in (2**31, 2**63, 10**30):
+        assert api.call("police", method, path.format(huge), json=body).status_code == 404
+    documented = document(api)["paths"][path.format("{case_id}" if "cases" in path else "{task_id}")]
+    [parameter] = documented["parameters"]
+    assert parameter["schema"] == {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
