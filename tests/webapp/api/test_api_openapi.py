@@ -29,8 +29,8 @@ def test_every_api_route_is_documented_with_its_methods(app: Flask) -> None:
             assert operation["summary"]
             assert operation["responses"]
         for argument in rule.arguments:
-            assert {"in": "path", "name": argument, "required": True, "schema": {"type": "integer"}} in path[
-                "parameters"]
+            schema = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+            assert {"in": "path", "name": argument, "required": True, "schema": schema} in path["parameters"]
 
 
 def test_the_document_declares_bearer_security_schemas_and_the_error_envelope(app: Flask) -> None:
