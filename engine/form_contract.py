@@ -36,7 +36,8 @@ def task_schema(form: FormDefinition, context: Mapping[str, Any], helpers: Mappi
         if not options or not any(name in _names(check) for check in form.checks):
             continue
         accepted, needs = _accepted(form, name, options, context, helpers)
-        schema["properties"][name]["oneOf"] = [option for option in prop["oneOf"] if option["const"] in accepted]
+        # None accepted (a task no answer can complete) is a schema nothing validates, not an empty oneOf.
+        schema["properties"][name]["oneOf"] = [o for o in prop["oneOf"] if o["const"] in accepted] or [False]
         for field, values in needs.items():
             schema.setdefault("allOf", []).append({
                 "if": {"properties": {name: {"enum": values}}, "required": [name]},
@@ -115,4 +116,5 @@ def _names(check: FormCheck) -> set[str]:
 
 
 def _is_text(prop: Any) -> bool:
+    """Tell whether a field is free text (no options of its own)."""
     return isinstance(prop, Mapping) and prop.get("type") == "string" and "oneOf" not in prop and "enum" not in prop

@@ -60,3 +60,10 @@ def test_a_yes_no_field_a_check_accepts_one_way_is_that_value() -> None:
 def test_a_form_without_checks_is_left_as_it_is() -> None:
     form = review()
     assert task_schema(form, {"computed_level": "alto"}, SHIPPED.helpers()) is form
+
+
+def test_a_task_no_level_can_complete_gets_a_schema_nothing_validates() -> None:
+    impossible = FormCheck("final_level", "level_rank(final_level) > 5", "no")
+    form = task_schema(review(impossible), {}, SHIPPED.helpers())
+    Draft202012Validator.check_schema(form.schema)
+    assert not any(valid(form, {"final_level": code}) for code in LEVELS)

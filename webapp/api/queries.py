@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -108,8 +109,9 @@ def honest_task_form(session: Session, task: OpenTask) -> FormDefinition | None:
     return task_schema(form, context, current_levels(session).helpers())
 
 
-def documented_forms(session: Session, start_processes: dict[str, str]) -> tuple[dict[str, FormDefinition],
-                                                                                  dict[str, str]]:
+def documented_forms(
+    session: Session, start_processes: Mapping[str, str],
+) -> tuple[dict[str, FormDefinition], dict[str, str]]:
     """Return the newest deployed forms and, by request field, the start form of each process named."""
     starts: dict[str, str] = {}
     for field, process_key in start_processes.items():

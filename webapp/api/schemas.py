@@ -1,8 +1,9 @@
 """marshmallow schemas of the JSON API: every request body is loaded, every response dumped, through one.
 
-Request schemas refuse unknown fields (marshmallow's default) and wrong types (`strict` integers);
-form data (`detection`, `data`) is an object here and is checked field by field against its form by
-the engine. Datetimes are dumped as ISO-8601 in UTC.
+Request schemas refuse unknown fields (marshmallow's default) and wrong types (integers as JSON
+Schema counts them); form data (`detection`, `data`) is an object here, checked field by field against
+its form by the engine, and documented as its form's JSON Schema (`openapi.with_forms`). Datetimes
+are dumped as ISO-8601 in UTC.
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ class TaskListQuery(Schema):
     per_page = fields.Integer(load_default=PER_PAGE, validate=validate.Range(min=1, max=MAX_PER_PAGE))
     step = fields.String(validate=validate.Length(min=1, max=120), metadata={"description": "Element id."})
     risk = fields.String(validate=validate.Regexp(r"\A[a-z][a-z0-9_]{0,31}\Z"),
-                         metadata={"description": "A level of the deployed risk scale (e.g. alto)."})
+                         metadata={"description": "A level of the deployed risk scale (e.g. alto).",
+                                   "pattern": "^[a-z][a-z0-9_]{0,31}$"})  # the same, as ECMA-262 reads it
     due = fields.String(validate=validate.OneOf(DUE_WINDOWS))
     territory = fields.Integer(validate=ID_RANGE, metadata={"description": "Territory id."})
 
