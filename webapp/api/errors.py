@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,23 +17,26 @@ from webapp.errors import InvalidData, audit_refusal
 
 NUL = "\x00"
 NUL_MESSAGE = "NUL character not allowed"
+NOT_FINITE_MESSAGE = "not a finite number"  # NaN and Infinity: Python's JSON reads them, JSON has none
 
 
-def nul_paths(data: Any) -> list[str]:
-    """Return the paths (`a/b`) of the strings, keys included, that hold a NUL character (iteratively: any depth)."""
-    found: list[str] = []
+def unstorable(data: Any) -> dict[str, str]:
+    """Map the paths (`a/b`) of text holding NUL (keys too) and of NaN or infinite numbers to why (any depth)."""
+    found: dict[str, str] = {}
     stack: list[tuple[str, Any]] = [("", data)]
     while stack:
         path, value = stack.pop()
         if isinstance(value, str) and NUL in value:
-            found.append(path or "_schema")
+            found[path or "_schema"] = NUL_MESSAGE
+        elif isinstance(value, float) and not math.isfinite(value):
+            found[path or "_schema"] = NOT_FINITE_MESSAGE
         elif isinstance(value, dict):
             for key, item in value.items():
                 name = str(key).replace(NUL, "\ufffd")
                 stack.append((f"{path}/{name}" if path else name, NUL if NUL in str(key) else item))
         elif isinstance(value, list):
             stack.extend((f"{path}/{index}" if path else str(index), item) for index, item in enumerate(value))
-    return sorted(found)
+    return found
 
 
 def load_body(schema: Schema) -> dict[str, Any]:
@@ -51,9 +55,9 @@ def load_args(schema: Schema) -> dict[str, Any]:
 
 
 def _load(schema: Schema, data: Any) -> dict[str, Any]:
-    refused = nul_paths(data)
-    if refused:  # PostgreSQL cannot store them; the document's strings exclude them (`pattern`)
-        raise InvalidData({path: [NUL_MESSAGE] for path in refused})
+    refused = unstorable(data)
+    if refused:  # PostgreSQL cannot store them; the document's strings exclude NUL (`pattern`)
+        raise InvalidData({path: [message] for path, message in refused.items()})
     try:
         loaded: dict[str, Any] = schema.load(data)
     except ValidationError as exc:

@@ -133,3 +133,12 @@ def test_ids_beyond_the_documented_range_are_404(api: ApiWorld, path: str) -> No
     documented = document(api)["paths"][path.format("{case_id}" if "cases" in path else "{task_id}")]
     [parameter] = documented["parameters"]
     assert parameter["schema"] == {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+
+
+def test_nan_and_infinity_are_refused_per_field(api: ApiWorld) -> None:
+    case_id = api.register("health")
+    task_id = api.task_id(case_id, "police_report_to_court")
+    body = '{"version": 1, "data": {"report_number": NaN, "x": [Infinity]}}'
+    response = api.call("police", "POST", f"/api/v1/tasks/{task_id}/complete", data=body,
+                        headers={"Content-Type": "application/json"})
+    assert fields_of(response) == {"data/report_number": ["not a finite number"], "data/x/0": ["not a finite number"]}
