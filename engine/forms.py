@@ -221,8 +221,10 @@ def validate_data(form: FormDefinition, data: Mapping[str, Any]) -> dict[str, li
         if error.validator == "required" and isinstance(error.validator_value, list):
             missing = [f for f in error.validator_value if f not in (error.instance or {})]
             prefix = "/".join(str(p) for p in error.absolute_path)
-            for name in missing:
-                errors.setdefault(f"{prefix}/{name}" if prefix else name, []).append("required")
+            for name in missing:  # jsonschema reports each missing field once, each time naming them all
+                messages = errors.setdefault(f"{prefix}/{name}" if prefix else name, [])
+                if "required" not in messages:
+                    messages.append("required")
             continue
         path = "/".join(str(p) for p in error.absolute_path) or "(form)"
         errors.setdefault(path, []).append(error.message)

@@ -39,7 +39,8 @@ class InvalidData(UnprocessableEntity):
 
     def __init__(self, fields: Mapping[str, Sequence[str]]) -> None:
         super().__init__()
-        self.fields = {name: list(messages) for name, messages in fields.items()}
+        # Each message once per field, fields in order: one failing rule may be reported by several validators.
+        self.fields = {name: list(dict.fromkeys(str(m) for m in messages)) for name, messages in sorted(fields.items())}
 
 
 class WorkflowFailed(UnprocessableEntity):

@@ -51,7 +51,7 @@ def policy() -> ResponseReturnValue:
     return redirect(url_for("admin_mfa.index"))
 
 
-@bp.post("/usuarios/<int:user_id>/restablecer")
+@bp.post("/usuarios/<id:user_id>/restablecer")
 @login_required
 def reset(user_id: int) -> ResponseReturnValue:
     """Remove a user's second factor (lost phone): she enrols again at her next sign-in if her role requires it."""

@@ -161,7 +161,7 @@ def password(user_id: int) -> ResponseReturnValue:
     return render_template("admin/password.html", form=form, user=user), 422 if form.errors else 200
 
 
-@bp.route("/usuarios/<int:user_id>/roles", methods=["GET", "POST"])
+@bp.route("/usuarios/<id:user_id>/roles", methods=["GET", "POST"])
 @login_required
 def roles(user_id: int) -> ResponseReturnValue:
     """Give a user other roles: her sessions and tokens end, she signs in again with the new ones."""

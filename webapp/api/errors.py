@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,6 +14,29 @@ from werkzeug.exceptions import BadRequest
 from engine.errors import TaskDataError
 from webapp.api.schemas import field_errors
 from webapp.errors import InvalidData, audit_refusal
+
+NUL = "\x00"
+NUL_MESSAGE = "NUL character not allowed"
+NOT_FINITE_MESSAGE = "not a finite number"  # NaN and Infinity: Python's JSON reads them, JSON has none
+
+
+def unstorable(data: Any) -> dict[str, str]:
+    """Map the paths (`a/b`) of text holding NUL (keys too) and of NaN or infinite numbers to why (any depth)."""
+    found: dict[str, str] = {}
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str) and NUL in value:
+            found[path or "_schema"] = NUL_MESSAGE
+        elif isinstance(value, float) and not math.isfinite(value):
+            found[path or "_schema"] = NOT_FINITE_MESSAGE
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                name = str(key).replace(NUL, "\ufffd")
+                stack.append((f"{path}/{name}" if path else name, NUL if NUL in str(key) else item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}/{index}" if path else str(index), item) for index, item in enumerate(value))
+    return found
 
 
 def load_body(schema: Schema) -> dict[str, Any]:
@@ -31,6 +55,9 @@ def load_args(schema: Schema) -> dict[str, Any]:
 
 
 def _load(schema: Schema, data: Any) -> dict[str, Any]:
+    refused = unstorable(data)
+    if refused:  # PostgreSQL cannot store them; the document's strings exclude NUL (`pattern`)
+        raise InvalidData({path: [message] for path, message in refused.items()})
     try:
         loaded: dict[str, Any] = schema.load(data)
     except ValidationError as exc:

@@ -7,6 +7,7 @@ the document fail to build, so a new route cannot go undocumented.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,12 +19,13 @@ from flask import Flask
 from marshmallow import Schema
 from werkzeug.routing import Rule
 
+from engine.forms import FormDefinition
 from webapp.api.auth import BEARER_AUTH, CASEWORK_ONLY
 from webapp.api.schemas import ErrorEnvelope
 from webapp.errors import MESSAGES
 from webapp.limits import MAX_ID
 
-API_TITLE, API_VERSION, OPENAPI_VERSION = "Coordina API", "1.0.0", "3.0.3"
+API_TITLE, API_VERSION, OPENAPI_VERSION = "Coordina API", "1.0.0", "3.1.0"
 PREFIX = "/api/v1"
 DOC_ATTRIBUTE = "api_doc"
 SECURITY_SCHEME = "bearerAuth"
@@ -39,6 +41,13 @@ ERROR_DESCRIPTIONS = {
     429: "Too many failed sign-ins: the account or address is locked for a while.",
 }
 SUCCESS_DESCRIPTIONS = {200: "OK", 201: "Created"}
+RESPONSE_ONLY = frozenset({"ErrorEnvelope", "ErrorBody"})
+NO_NUL = "^[^\\u0000]*$"  # the API refuses text holding NUL (PostgreSQL cannot store it)
+# The request field that carries a task's answers; its form depends on the task.
+TASK_FORM_FIELD = ("CompleteRequest", "data")
+TASK_FORM_NOTE = ("The answers of the task's form. Its JSON Schema for this very task is `form.schema` of "
+                  "GET /api/v1/tasks/{task_id}: there the options and conditions that depend on the case "
+                  "(e.g. a risk level never below the computed one) are stated exactly.")
 CONVERTER_TYPES = {"int": "integer", "id": "integer", "float": "number"}
 _FLASK_ARGUMENT = re.compile(r"<(?:([^:<>]+):)?([^<>]+)>")  # <converter:name> or <name>
 
@@ -87,8 +96,9 @@ class FlaskPlugin(BasePlugin):
             return path
         if parameters is not None:
             for converter, name in _FLASK_ARGUMENT.findall(rule.rule):
-                schema: dict[str, Any] = {"type": CONVERTER_TYPES.get(converter, "string")}
-                if converter == "id":
+                kind = CONVERTER_TYPES.get(converter, "string")
+                schema: dict[str, Any] = {"type": kind}
+                if kind == "integer":  # every integer of a path is an id
                     schema.update(minimum=1, maximum=MAX_ID)
                 parameters.append({"in": "path", "name": name, "required": True, "schema": schema})
         return _FLASK_ARGUMENT.sub(r"{\2}", rule.rule)
@@ -167,3 +177,54 @@ def _operation(view: Callable[..., Any], doc: ApiDoc) -> dict[str, Any]:
             "content": {"application/json": {"schema": "ErrorEnvelope"}},
         }
     return operation
+
+
+def form_component(name: str) -> str:
+    """Return the name of a form's schema among the document's components."""
+    return f"Form_{name}"
+
+
+def with_forms(document: Mapping[str, Any], forms: Mapping[str, FormDefinition],
+               starts: Mapping[str, str]) -> dict[str, Any]:
+    """Return the document with each form's JSON Schema and the request fields that carry form data.
+
+    `starts` maps `Schema/field` (e.g. `CaseCreateRequest/detection`) to the form it carries; the
+    task completion's `data` is any task form, exactly the task's one on GET /tasks/{task_id}.
+    """
+    result = copy.deepcopy(dict(document))
+    schemas = result["components"]["schemas"]
+    for name, form in sorted(forms.items()):
+        schema = {key: value for key, value in form.schema.items() if key != "$schema"}
+        schemas[form_component(name)] = {**schema, "title": form.title, "description": form.description}
+    for path, name in starts.items():
+        component, field_name = path.split("/")
+        if name in forms:
+            schemas[component]["properties"][field_name] = {"$ref": f"#/components/schemas/{form_component(name)}"}
+    for name, schema in schemas.items():
+        if not name.endswith("Out") and name not in RESPONSE_ONLY:
+            _exclude_nul(schema)
+    for path_item in result["paths"].values():
+        for operation in path_item.values():
+            for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
+                _exclude_nul(parameter)
+    task_forms = sorted(set(forms) - set(starts.values()))
+    if task_forms:
+        component, field_name = TASK_FORM_FIELD
+        schemas[component]["properties"][field_name] = {
+            "anyOf": [{"$ref": f"#/components/schemas/{form_component(name)}"} for name in task_forms],
+            "description": TASK_FORM_NOTE,
+        }
+    return result
+
+
+def _exclude_nul(node: Any) -> None:
+    """Give every free text of a request schema the pattern that excludes NUL, as the API refuses it."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("type") == "string" and not {"pattern", "enum", "const", "oneOf", "format"} & set(item):
+                item["pattern"] = NO_NUL
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)

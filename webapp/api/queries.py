@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -9,8 +10,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.definitions import task_form
-from engine.models import Agency, Case, OpenTask, TaskEvent, Territory, UserAccount
+from engine.definitions import latest_forms, latest_runnable, start_form, task_form
+from engine.errors import NotFoundError
+from engine.form_contract import task_schema
+from engine.forms import FormDefinition
+from engine.levels import current_levels
+from engine.models import Agency, Case, OpenTask, ProcessInstance, TaskEvent, Territory, UserAccount
+from engine.persistence import load_run
 from webapp.access import can_see_identity
 from webapp.auth.principal import Principal
 from webapp.cases.queries import parties, summary, timeline
@@ -88,6 +94,31 @@ def task_view(session: Session, task_id: int, now: datetime, *, with_form: bool 
         "overdue": task.due_at is not None and task.due_at < now, "form_name": task.form,
     }
     if with_form:
-        view["form"] = task_form(session, task)
+        view["form"] = honest_task_form(session, task)
         view["draft"] = task.draft
     return view
+
+
+def honest_task_form(session: Session, task: OpenTask) -> FormDefinition | None:
+    """Return a task's form with its schema narrowed to what its checks accept on this task's data."""
+    form = task_form(session, task)
+    if form is None or not form.checks:
+        return form
+    instance = session.get_one(ProcessInstance, task.instance_id)
+    context = load_run(session, instance)[0].task_data(task.task_guid) if instance.status == "running" else {}
+    return task_schema(form, context, current_levels(session).helpers())
+
+
+def documented_forms(
+    session: Session, start_processes: Mapping[str, str],
+) -> tuple[dict[str, FormDefinition], dict[str, str]]:
+    """Return the newest deployed forms and, by request field, the start form of each process named."""
+    starts: dict[str, str] = {}
+    for field, process_key in start_processes.items():
+        try:
+            form = start_form(session, latest_runnable(session, process_key))
+        except NotFoundError:  # not deployed yet: the field stays a plain object in the document
+            continue
+        if form is not None:
+            starts[field] = form.name
+    return latest_forms(session), starts

@@ -1,8 +1,9 @@
 """marshmallow schemas of the JSON API: every request body is loaded, every response dumped, through one.
 
-Request schemas refuse unknown fields (marshmallow's default) and wrong types (`strict` integers);
-form data (`detection`, `data`) is an object here and is checked field by field against its form by
-the engine. Datetimes are dumped as ISO-8601 in UTC.
+Request schemas refuse unknown fields (marshmallow's default) and wrong types (integers as JSON
+Schema counts them); form data (`detection`, `data`) is an object here, checked field by field against
+its form by the engine, and documented as its form's JSON Schema (`openapi.with_forms`). Datetimes
+are dumped as ISO-8601 in UTC.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from webapp.limits import MAX_ID
 from webapp.worklist.queries import DUE_WINDOWS, MAX_PER_PAGE, PER_PAGE, TABS
 
 SCOPES = TABS
-
-ID_RANGE = validate.Range(min=1, max=MAX_ID)  # a database id: 1…2³¹−1
+ID_RANGE = validate.Range(min=1, max=MAX_ID)  # a database id: 1…2³¹−1 (webapp/limits.py)
 
 
 def field_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -32,6 +32,18 @@ def field_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     if isinstance(messages, list | tuple):
         return {prefix or "_schema": [str(m) for m in messages]}
     return {prefix or "_schema": [str(messages)]}
+
+
+class JsonInteger(fields.Integer):
+    """An integer as JSON Schema counts them: `3` and `3.0`, never `"3"` or `true`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **kwargs)
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return super()._validated(value)
 
 
 # --- Requests ------------------------------------------------------------------------------------
@@ -55,7 +67,7 @@ class PartyIn(Schema):
 class CaseCreateRequest(Schema):
     """A detection registered by an agency: the case's territory, the detection form and the parties."""
 
-    territory_id = fields.Integer(required=True, strict=True, validate=ID_RANGE)
+    territory_id = JsonInteger(required=True, validate=ID_RANGE)
     detection = fields.Dict(required=True, metadata={"description": "Data of the `detection` form."})
     victim = fields.Nested(PartyIn)
     aggressor = fields.Nested(PartyIn)
@@ -70,25 +82,26 @@ class IncidentRequest(Schema):
 class VersionRequest(Schema):
     """The task version the client last saw (optional: without it the action is not version-checked)."""
 
-    version = fields.Integer(strict=True)
+    version = JsonInteger()
 
 
 class CompleteRequest(Schema):
     """The answers of a task's form, and the task version they were given on."""
 
     data = fields.Dict(required=True, metadata={"description": "Data of the task's form."})
-    version = fields.Integer(required=True, strict=True)
+    version = JsonInteger(required=True)
 
 
 class TaskListQuery(Schema):
     """Worklist scope, filters and page."""
 
     scope = fields.String(load_default="mine", validate=validate.OneOf(SCOPES))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=ID_RANGE)
     per_page = fields.Integer(load_default=PER_PAGE, validate=validate.Range(min=1, max=MAX_PER_PAGE))
     step = fields.String(validate=validate.Length(min=1, max=120), metadata={"description": "Element id."})
     risk = fields.String(validate=validate.Regexp(r"\A[a-z][a-z0-9_]{0,31}\Z"),
-                         metadata={"description": "A level of the deployed risk scale (e.g. alto)."})
+                         metadata={"description": "A level of the deployed risk scale (e.g. alto).",
+                                   "pattern": "^[a-z][a-z0-9_]{0,31}$"})  # the same, as ECMA-262 reads it
     due = fields.String(validate=validate.OneOf(DUE_WINDOWS))
     territory = fields.Integer(validate=ID_RANGE, metadata={"description": "Territory id."})
 
@@ -96,6 +109,10 @@ class TaskListQuery(Schema):
 # --- Responses -----------------------------------------------------------------------------------
 def _user(user_id: int | None, name: str | None) -> dict[str, Any] | None:
     return None if user_id is None else {"id": user_id, "name": name}
+
+
+def _agency(agency_id: int | None, name: str | None, kind: str | None) -> dict[str, Any] | None:
+    return None if agency_id is None else {"id": agency_id, "name": name, "kind": kind}
 
 
 class ErrorBody(Schema):
@@ -189,9 +206,8 @@ class OpenTaskOut(Schema):
 
     @pre_dump
     def _nest(self, step: Any, **_kwargs: Any) -> dict[str, Any]:
-        agency = None if step.agency_id is None else {
-            "id": step.agency_id, "name": step.agency_name, "kind": step.agency_kind}
-        return {**vars(step), "agency": agency, "assignee": _user(step.assignee_id, step.assignee_name)}
+        return {**vars(step), "agency": _agency(step.agency_id, step.agency_name, step.agency_kind),
+                "assignee": _user(step.assignee_id, step.assignee_name)}
 
 
 class HistoryEntryOut(Schema):
@@ -258,7 +274,9 @@ class TaskListItemOut(Schema):
 
     id = fields.Integer(attribute="task_id")
     version = fields.Integer()
+    case_id = fields.Integer()
     case = fields.Nested(CaseRefOut)
+    agency = fields.Nested(AgencyOut, allow_none=True, metadata={"description": "The agency the task waits for."})
     element_id = fields.String()
     name = fields.String(attribute="step")
     risk_level = fields.String(allow_none=True)
@@ -272,6 +290,7 @@ class TaskListItemOut(Schema):
     @pre_dump
     def _nest(self, row: Any, **_kwargs: Any) -> dict[str, Any]:
         return {**vars(row), "case": {"id": row.case_id, "reference": row.reference},
+                "agency": _agency(row.agency_id, row.agency_name, row.agency_kind),
                 "assignee": _user(row.assignee_id, row.assignee_name)}
 
 

@@ -19,7 +19,7 @@ from webapp.access import can_see_case
 from webapp.api import queries, schemas
 from webapp.api.auth import audit_api, current_principal, token_required, unauthorized
 from webapp.api.errors import form_errors_at, load_args, load_body
-from webapp.api.openapi import documented, openapi_document
+from webapp.api.openapi import documented, openapi_document, with_forms
 from webapp.api.queries import TaskAccess
 from webapp.auth.mfa import record_second_factor_failure, token_refusal
 from webapp.auth.mfa_step import configured_roles, mfa_key
@@ -36,6 +36,8 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 INTAKE, INCIDENT = "intake", "incident"
 REVOKED = {"type": "object", "properties": {"revoked": {"type": "boolean"}}, "required": ["revoked"],
            "additionalProperties": False}  # the answer to signing a token out
+# The request fields that carry the start form of a process.
+FORM_FIELDS = {"CaseCreateRequest/detection": INTAKE, "IncidentRequest/data": INCIDENT}
 
 
 def _now() -> datetime:
@@ -218,8 +220,9 @@ def complete(task_id: int) -> ResponseReturnValue:
 @bp.get("/openapi.json")
 @documented(responses={200: {"type": "object"}}, tags=["meta"])
 def openapi() -> ResponseReturnValue:
-    """Describe this API as an OpenAPI 3 document."""
-    return jsonify(openapi_document(current_app))
+    """Describe this API as an OpenAPI 3.1 document, with the JSON Schema of every deployed form."""
+    forms, starts = queries.documented_forms(_session(), FORM_FIELDS)
+    return jsonify(with_forms(openapi_document(current_app), forms, starts))
 
 
 def _visible_case(case_id: int) -> None:

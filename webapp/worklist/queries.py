@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, Select, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from engine.levels import current_levels
-from engine.models import Case, OpenTask, Territory, UserAccount
+from engine.models import Agency, Case, OpenTask, Territory, UserAccount
 from webapp.auth.principal import Principal
 from webapp.limits import parse_id
 
@@ -66,6 +66,9 @@ class Row:
     assignee_name: str | None
     territory: str
     form: str | None
+    agency_id: int | None = None
+    agency_name: str | None = None
+    agency_kind: str | None = None
 
 
 @dataclass
@@ -158,10 +161,11 @@ def worklist(
         )).scalars().all()
         skip = 0
     rows = session.execute(
-        select(OpenTask, Case.reference, Case.risk_level, Territory.name, UserAccount.display_name)
+        select(OpenTask, Case.reference, Case.risk_level, Territory.name, UserAccount.display_name, Agency)
         .join(Case, Case.id == OpenTask.case_id)
         .join(Territory, Territory.id == Case.territory_id)
         .outerjoin(UserAccount, UserAccount.id == OpenTask.assignee_id)
+        .outerjoin(Agency, Agency.id == OpenTask.agency_id)
         .where(OpenTask.id.in_(ids))
     ).all() if ids else []
     position = {task_id: n for n, task_id in enumerate(ids)}
@@ -170,8 +174,8 @@ def worklist(
         [
             Row(task.id, task.version, task.case_id, reference, task.element_id, task.name, risk, task.due_at,
                 task.visible_from, task.due_at is not None and task.due_at < now, task.assignee_id, assignee,
-                territory, task.form)
-            for task, reference, risk, territory, assignee in rows
+                territory, task.form, task.agency_id, agency.name if agency else None, agency.kind if agency else None)
+            for task, reference, risk, territory, assignee, agency in rows
         ],
         sum(int(n) for n in sizes), page, per_page,
     )

@@ -17,7 +17,7 @@ def openapi_path(rule: str) -> str:
 
 def test_every_api_route_is_documented_with_its_methods(app: Flask) -> None:
     document = app.test_client().get("/api/v1/openapi.json").get_json()
-    assert document["openapi"].startswith("3.0")
+    assert document["openapi"].startswith("3.1")
     routes = [rule for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/v1/")]
     assert len(routes) >= 11
     for rule in routes:
