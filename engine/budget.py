@@ -4,9 +4,10 @@ Sandboxed code runs in-process, so a budget cannot be an OS limit. Instead `engi
 rewrites the code so that every loop pass, comprehension item and function call ticks a `Meter`,
 and every operation that can build a large value from small inputs in one C-level step (`**`,
 `*`, `<<`, `%`, f-strings, slices, growing string methods, builtins that consume an iterable)
-goes through `engine.sandbox_limits`, which estimates the result BEFORE computing it and charges
-it to the meter. Every `CHECK_EVERY` ticks the meter compares the thread's CPU time with the
-deadline and the process's resident memory with the figure at the start.
+goes through `engine.sandbox_limits`, which estimates the result BEFORE computing it, refuses one
+over the memory budget and charges the rest to the meter. Every `CHECK_EVERY` ticks, and after
+every quarter of the memory budget charged, the meter compares the thread's CPU time with the
+deadline and the process's resident memory with the figure at the start of the evaluation.
 
 The limits come from the environment (`COORDINA_SCRIPT_CPU_SECONDS`, default 1;
 `COORDINA_SCRIPT_MEMORY_MB`, default 64) and can be changed with `configure()`.
@@ -104,17 +105,17 @@ def _resident_bytes() -> int:
 
 
 class Meter:
-    """The running account of one evaluation: ticks, CPU deadline, memory charged."""
+    """The running account of one evaluation: ticks, CPU deadline, memory."""
 
-    __slots__ = ("charged", "countdown", "deadline", "limits", "resident_at_start", "what")
+    __slots__ = ("countdown", "deadline", "limits", "pending", "resident_at_start", "what")
 
     def __init__(self, limits: Limits, what: str) -> None:
         self.limits = limits
         self.what = what
         self.deadline = time.thread_time() + limits.cpu_seconds
         self.countdown = CHECK_EVERY
-        self.charged = 0
-        self.resident_at_start = -1  # read at the first check: most evaluations never get there
+        self.pending = 0  # bytes charged since memory was last measured
+        self.resident_at_start = -1  # read when first needed: most evaluations never get there
 
     def tick(self) -> bool:
         """Count one loop pass, comprehension item or call; check the budget now and then."""
@@ -125,7 +126,7 @@ class Meter:
         return True
 
     def check(self) -> None:
-        """Stop the evaluation if it is over its CPU time or its memory."""
+        """Stop the evaluation if it is over its CPU time or has grown the process over its memory."""
         if time.thread_time() > self.deadline:
             raise BudgetExceededError(
                 f"stopped: the {self.what} went over its CPU-time budget of {self.limits.describe_cpu()}"
@@ -137,11 +138,18 @@ class Meter:
             self.over_memory()
 
     def charge(self, nbytes: int) -> None:
-        """Account for a value about to be built; refuse it if the evaluation would go over memory."""
-        self.charged += nbytes
-        if self.charged > self.limits.memory_bytes:
+        """Account for a value about to be built: refuse one over the budget, measure after every quarter."""
+        if nbytes > self.limits.memory_bytes:
             self.over_memory()
-        self.tick()
+        if self.resident_at_start < 0:
+            self.resident_at_start = _resident_bytes()
+        self.pending += nbytes
+        if self.pending > self.limits.memory_bytes // 4:
+            self.pending = 0
+            self.countdown = CHECK_EVERY
+            self.check()
+        else:
+            self.tick()
 
     def over_memory(self) -> None:
         """Stop the evaluation for going over its memory budget."""

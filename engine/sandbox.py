@@ -17,9 +17,9 @@ import math
 import re
 import textwrap
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from RestrictedPython.compile import compile_restricted_eval, compile_restricted_exec
 
@@ -33,6 +33,7 @@ from engine.sandbox_policy import BoundingTransformer
 # Compilation
 # ---------------------------------------------------------------------------
 
+_T = TypeVar("_T")
 _RP_ERROR = re.compile(r"\ALine (\d+|None): (.*?)\.?\Z", re.DOTALL)
 
 
@@ -179,12 +180,11 @@ def _refusal(exc: Exception, meter: budget.Meter) -> Exception:
     return exc
 
 
-def evaluate(expression: str, context: Mapping[str, Any], external: Mapping[str, Any] | None = None) -> Any:
-    """Evaluate an expression against task data (external values take precedence), under the budget."""
-    code = _compile(_normalise_expression(expression), "eval")
-    meter, token = budget.start("expression")
+def _run(what: str, run: Callable[[budget.Meter], _T]) -> _T:
+    """Run sandboxed code as one evaluation under the budget, turning its refusals into SandboxErrors."""
+    meter, token = budget.start(what)
     try:
-        return eval(code, _namespace(context, external, meter))  # noqa: S307 - restricted code, guarded globals
+        return run(meter)
     except (NameError, MemoryError, RecursionError) as exc:
         refusal = _refusal(exc, meter)
         if refusal is exc:
@@ -192,6 +192,12 @@ def evaluate(expression: str, context: Mapping[str, Any], external: Mapping[str,
         raise refusal from None
     finally:
         budget.stop(token)
+
+
+def evaluate(expression: str, context: Mapping[str, Any], external: Mapping[str, Any] | None = None) -> Any:
+    """Evaluate an expression against task data (external values take precedence), under the budget."""
+    code = _compile(_normalise_expression(expression), "eval")
+    return _run("expression", lambda meter: eval(code, _namespace(context, external, meter)))  # noqa: S307 - restricted code, guarded globals
 
 
 def execute(script: str, context: dict[str, Any], external: Mapping[str, Any] | None = None) -> None:
@@ -200,19 +206,14 @@ def execute(script: str, context: dict[str, Any], external: Mapping[str, Any] | 
     # A deep copy keeps a script that fails halfway from leaving half-mutated lists behind.
     data = {k: v for k, v in context.items() if isinstance(k, str) and not k.startswith("_")}
     copied = copy.deepcopy(data)
-    meter, token = budget.start("script")
-    try:
+
+    def run(meter: budget.Meter) -> tuple[dict[str, Any], dict[str, Any]]:
         namespace = _namespace(copied, external, meter)
         injected = dict(namespace)
         exec(code, namespace)  # noqa: S102 - restricted code, guarded globals
-        updates = _updates(namespace, injected, copied, meter)
-    except (NameError, MemoryError, RecursionError) as exc:
-        refusal = _refusal(exc, meter)
-        if refusal is exc:
-            raise
-        raise refusal from None
-    finally:
-        budget.stop(token)
+        return namespace, _updates(namespace, injected, copied, meter)
+
+    namespace, updates = _run("script", run)
     for key in data:
         if key not in namespace:
             del context[key]  # the script deleted it

@@ -116,7 +116,7 @@ def _guarded_write(obj: Any) -> Any:
 
 # The operators that can build a huge value go through the same checks as x = x + y would.
 _INPLACE_OPERATORS: Mapping[str, Callable[[Any, Any], Any]] = {
-    "+=": sandbox_limits.add_, "-=": operator.isub, "*=": sandbox_limits.mul_, "/=": operator.itruediv,
+    "+=": sandbox_limits.iadd_, "-=": operator.isub, "*=": sandbox_limits.imul_, "/=": operator.itruediv,
     "//=": operator.ifloordiv, "%=": sandbox_limits.mod_, "**=": sandbox_limits.pow_,
     "<<=": sandbox_limits.lshift_, ">>=": operator.irshift, "&=": operator.iand,
     "|=": operator.ior, "^=": operator.ixor,

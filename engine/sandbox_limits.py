@@ -18,6 +18,8 @@ from typing import Any
 from engine.budget import MAX_FORMAT_WIDTH, MAX_INT_BITS, BudgetExceededError, meter
 
 _SEQUENCES = (str, bytes, list, tuple)
+MAX_PRINTED_DIGITS = 4_300
+_MAX_PRINTED_BITS = int(MAX_PRINTED_DIGITS * 3.3219)
 
 
 def _refuse_number(bits: int) -> BudgetExceededError:
@@ -73,6 +75,12 @@ def pow_(base: Any, exponent: Any) -> Any:
 
 def mul_(left: Any, right: Any) -> Any:
     """Compute left * right unless it would be a huge number, text or list."""
+    _check_mul(left, right)
+    return left * right
+
+
+def _check_mul(left: Any, right: Any) -> None:
+    """Refuse or charge the product of left and right before it is computed."""
     if isinstance(left, int) and isinstance(right, int):
         bits = left.bit_length() + right.bit_length()
         if bits > MAX_INT_BITS:
@@ -81,7 +89,6 @@ def mul_(left: Any, right: Any) -> Any:
         _charge_sequence(len(left) * right, left)
     elif isinstance(right, _SEQUENCES) and isinstance(left, int):
         _charge_sequence(len(right) * left, right)
-    return left * right
 
 
 def lshift_(left: Any, right: Any) -> Any:
@@ -98,6 +105,23 @@ def add_(left: Any, right: Any) -> Any:
     if isinstance(left, _SEQUENCES) and isinstance(right, _SEQUENCES):
         _charge_sequence(len(left) + len(right), left)
     return left + right
+
+
+def iadd_(left: Any, right: Any) -> Any:
+    """Apply left += right (a list takes any iterable), checking the size first."""
+    if isinstance(left, list):
+        _take(right, "+=")
+    elif isinstance(left, _SEQUENCES) and isinstance(right, _SEQUENCES):
+        _charge_sequence(len(left) + len(right), left)
+    left += right
+    return left
+
+
+def imul_(left: Any, right: Any) -> Any:
+    """Apply left *= right, checked as left * right is."""
+    _check_mul(left, right)
+    left *= right
+    return left
 
 
 _CONVERSION = re.compile(rb"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
@@ -139,8 +163,12 @@ def rendered(value: Any) -> Any:
         if isinstance(item, str | bytes):
             total += len(item)
         elif isinstance(item, int) and not isinstance(item, bool):
-            if item.bit_length() > MAX_INT_BITS:
-                raise _refuse_number(item.bit_length())
+            # Printing an integer takes time quadratic in its length: Python's own guard (which a
+            # PYTHONINTMAXSTRDIGITS=0 would lift) stops at 4,300 digits, and so do we.
+            if item.bit_length() > _MAX_PRINTED_BITS:
+                raise BudgetExceededError(
+                    f"stopped: printing a number of more than {MAX_PRINTED_DIGITS:,} digits is not allowed"
+                )
             total += item.bit_length() // 3 + 2
         elif isinstance(item, dict | list | tuple | set | frozenset):
             items += len(item)

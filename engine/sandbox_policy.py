@@ -55,6 +55,8 @@ def _static(node: ast.expr) -> Any:
     if isinstance(node, ast.Constant) and isinstance(node.value, int | str | bytes):
         value = node.value
         return _Length(len(value), 1) if isinstance(value, str | bytes) else value
+    if isinstance(node, ast.List | ast.Tuple) and all(isinstance(e, ast.Constant) for e in node.elts):
+        return _Length(len(node.elts), 8)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
         operand = _static(node.operand)
         if type(operand) is int:

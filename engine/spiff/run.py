@@ -16,7 +16,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from engine.errors import ExecutionError
+from engine.errors import ExecutionError, SandboxError
 from engine.spiff.scripts import SCRIPT_ENGINE, ScriptEffects, collect_effects, engine_time
 from engine.spiff.specs import SERIALIZER, HumanTaskSpec, SpecBundle, human_spec
 
@@ -192,5 +192,12 @@ def _boundary_timer_at(task: Any) -> datetime | None:
 def _describe(exc: SpiffWorkflowException) -> str:
     task = getattr(exc, "task", None)
     where = f" at {task.task_spec.bpmn_id}" if task is not None else ""
-    notes = "; ".join(getattr(exc, "__notes__", []) or [])
-    return f"{exc}{where}" + (f" ({notes})" if notes else "")
+    notes = getattr(exc, "__notes__", []) or []
+    # SpiffWorkflow's error for an expression says only which expression failed; the sandbox's
+    # refusal it was raised from says why (over its budget, a forbidden name).
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, SandboxError):
+        cause = cause.__cause__ or cause.__context__
+    if cause is not None and str(cause) not in str(exc):
+        notes = [*notes, str(cause)]
+    return f"{exc}{where}" + (f" ({'; '.join(notes)})" if notes else "")
