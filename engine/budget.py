@@ -30,6 +30,7 @@ CHECK_EVERY = 1024  # ticks between two clock/memory readings (about 0.1 ms of l
 # (a million-bit division takes seconds); no deadline or score needs numbers this large.
 MAX_INT_BITS = 1 << 17
 MAX_FORMAT_WIDTH = 10_000  # widths and precisions in %-formats and f-strings
+_MEASURE_FROM = 2**20  # smaller values do not need the resident memory read before them
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -141,8 +142,8 @@ class Meter:
         """Account for a value about to be built: refuse one over the budget, measure after every quarter."""
         if nbytes > self.limits.memory_bytes:
             self.over_memory()
-        if self.resident_at_start < 0:
-            self.resident_at_start = _resident_bytes()
+        if self.resident_at_start < 0 and nbytes >= _MEASURE_FROM:
+            self.resident_at_start = _resident_bytes()  # before the first large value is built
         self.pending += nbytes
         if self.pending > self.limits.memory_bytes // 4:
             self.pending = 0

@@ -137,6 +137,13 @@ def test_a_hostile_condition_is_stopped_within_its_budget(expression: str) -> No
     assert message.startswith("stopped: ")
 
 
+def test_a_deadline_of_a_billion_working_days_is_refused_at_once() -> None:
+    started = time.thread_time()
+    with pytest.raises(ValueError, match="working_days\\(\\) counts at most 3660 days"):
+        sandbox.evaluate("working_days(n)", {"n": 10**9})
+    assert time.thread_time() - started < 0.1
+
+
 def test_the_refusal_names_the_budget() -> None:
     cpu = _stopped_in_time(lambda: sandbox.execute("x = 0\nwhile x >= 0:\n    x += 1", {}))
     assert cpu == "stopped: the script went over its CPU-time budget of 0.2 s"
