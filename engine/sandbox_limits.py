@@ -182,10 +182,40 @@ def rendered(value: Any) -> Any:
     return value
 
 
+_PLAIN = frozenset({int, float, str, bool, bytes, type(None)})
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+
+
+def deep_(value: Any) -> Any:
+    """Check a value about to be compared or hashed, which walks it all in one C call; give it back.
+
+    `[[[0] * 1000] * 1000] * 1000` is small in memory, but comparing or hashing it visits a
+    billion items: every item counts, however often it is shared.
+    """
+    if type(value) in _PLAIN or not isinstance(value, _CONTAINERS):
+        return value
+    limit, items, stack = meter().limits.max_items, 0, [value]
+    while stack:
+        item = stack.pop()
+        items += len(item)
+        if items > limit:
+            raise BudgetExceededError(
+                f"stopped: comparing or hashing more than {limit:,} items (each repetition counted) "
+                "is over the budget"
+            )
+        values = item.values() if isinstance(item, dict) else item
+        stack.extend(v for v in values if isinstance(v, _CONTAINERS))
+        if isinstance(item, dict):
+            stack.extend(k for k in item if isinstance(k, _CONTAINERS))
+    return value
+
+
 def getitem_(obj: Any, key: Any) -> Any:
     """Read an item; a slice of text or a list is a copy and is charged as one."""
     if type(key) is slice and isinstance(obj, _SEQUENCES):
         _charge_sequence(len(range(*key.indices(len(obj)))), obj)
+    elif type(key) is tuple:
+        deep_(key)
     return obj[key]
 
 
@@ -200,10 +230,17 @@ def sized_(value: Any) -> Any:
 def _consuming(function: Callable[..., Any], name: str) -> Callable[..., Any]:
     """Wrap a builtin that consumes its iterable arguments whole."""
 
+    compares = name in _COMPARING
+
     def bounded(*args: Any, **kwargs: Any) -> Any:
         for arg in args:
             if not isinstance(arg, int | float | str) or name in ("list", "tuple", "set", "sorted"):
                 _take(arg, f"{name}()")
+                if compares:
+                    deep_(arg)
+        if name == "sum" and len(args) > 1 and isinstance(args[1], list | tuple):
+            raise BudgetExceededError("stopped: sum() of lists takes time quadratic in their number; "
+                                      "use a comprehension")
         return function(*args, **kwargs)
 
     bounded.__name__ = name
@@ -218,6 +255,7 @@ def _str(*args: Any, **kwargs: Any) -> str:
     return str(*args, **kwargs)
 
 
+_COMPARING = frozenset({"dict", "max", "min", "set", "sorted"})  # they compare or hash the items
 _CONSUMERS = ("all", "any", "dict", "enumerate", "filter", "list", "map", "max", "min", "reversed", "set",
               "sorted", "sum", "tuple", "zip")  # fmt: skip
 BOUNDED_BUILTINS: Mapping[str, Callable[..., Any]] = {
@@ -276,13 +314,16 @@ def _growing_text_method(obj: str | bytes, name: str, method: Callable[..., Any]
     return bounded
 
 
-def _consuming_method(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a container method that consumes its arguments (extend, update, union...)."""
+def _consuming_method(obj: object, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a container method that consumes its arguments (extend, update...) or compares items (index...)."""
 
     def bounded(*args: Any, **kwargs: Any) -> Any:
+        if name in _COMPARING_METHODS:
+            deep_(obj)
         for arg in args:
             if not isinstance(arg, int | float):
                 _take(arg, f"{name}()")
+                deep_(arg)
         return method(*args, **kwargs)
 
     return bounded
@@ -300,6 +341,7 @@ def _to_bytes(number: int, method: Callable[..., Any]) -> Callable[..., Any]:
 
 _TEXT_GROWERS = frozenset({"center", "expandtabs", "join", "ljust", "replace", "rjust", "rsplit", "split",
                            "splitlines", "translate", "zfill"})  # fmt: skip
+_COMPARING_METHODS = frozenset({"count", "index", "remove", "sort"})
 _CONSUMING_METHODS = frozenset({"difference", "difference_update", "extend", "fromkeys", "intersection",
                                 "intersection_update", "isdisjoint", "issubset", "issuperset",
                                 "symmetric_difference", "symmetric_difference_update", "union", "update"})  # fmt: skip
@@ -309,8 +351,8 @@ def bounded_method(obj: object, name: str, attribute: Any) -> Any:
     """Give back the attribute, or a checked stand-in for a method that can build a huge value."""
     if name in _TEXT_GROWERS and isinstance(obj, str | bytes):
         return _growing_text_method(obj, name, attribute)
-    if name in _CONSUMING_METHODS and callable(attribute):
-        return _consuming_method(name, attribute)
+    if (name in _CONSUMING_METHODS or name in _COMPARING_METHODS) and isinstance(obj, (*_CONTAINERS, type)):
+        return _consuming_method(obj, name, attribute)
     if name == "to_bytes" and isinstance(obj, int):
         return _to_bytes(obj, attribute)
     return attribute

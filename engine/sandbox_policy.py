@@ -2,7 +2,8 @@
 
 On top of RestrictedPython's own rewriting, every loop pass, comprehension item and function or
 lambda call ticks the evaluation's meter (`_tick_()`), and `**`, `*`, `<<`, `+`, `%`, f-string
-values and `*`-unpacking in displays go through the checked stand-ins of `engine.sandbox_limits`.
+values, `*`-unpacking in displays and whatever is compared or hashed (comparison operands, set items,
+dict keys) go through the checked stand-ins of `engine.sandbox_limits`.
 What can be proved unbounded without running is refused here: `while True` with no way out, and
 constant powers, shifts or repetitions whose result is over the budget.
 """
@@ -27,6 +28,11 @@ def _call(name: str, *args: ast.expr, at: ast.AST) -> ast.Call:
     """Build the call name(*args), placed at the line of `at`."""
     call = ast.Call(func=ast.Name(id=name, ctx=ast.Load()), args=list(args), keywords=[])
     return ast.fix_missing_locations(ast.copy_location(call, at))
+
+
+def _deep(node: ast.expr) -> ast.expr:
+    """Route a value that will be compared or hashed through the check of its expanded size."""
+    return node if isinstance(node, ast.Constant) else _call("_deep_", node, at=node)
 
 
 def _tick(at: ast.AST) -> ast.Call:
@@ -162,6 +168,32 @@ class BoundingTransformer(RestrictingNodeTransformer):
         node.value = _call("_fmt_", node.value, at=node.value)
         return node
 
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        """Check the operands of ==, <, in...: comparing nested lists walks them in one C call."""
+        node = self.node_contents_visit(node)
+        node.left = _deep(node.left)
+        node.comparators = [_deep(c) for c in node.comparators]
+        return node
+
+    def visit_Set(self, node: ast.Set) -> ast.AST:
+        """Check the items of a set display, which are hashed."""
+        node = self.node_contents_visit(node)
+        node.elts = [_deep(e) for e in node.elts]
+        return node
+
+    def visit_Dict(self, node: ast.Dict) -> ast.AST:
+        """Check the keys of a dict display, which are hashed."""
+        node = self.node_contents_visit(node)
+        node.keys = [None if k is None else _deep(k) for k in node.keys]
+        return node
+
+    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+        """Check the key of an item assignment, which is hashed (reads go through `_getitem_`)."""
+        visited = super().visit_Subscript(node)
+        if isinstance(visited, ast.Subscript) and not isinstance(visited.slice, ast.Slice):
+            visited.slice = _deep(visited.slice)
+        return cast(ast.AST, visited)
+
     def visit_Starred(self, node: ast.Starred) -> ast.AST:
         """Check the size of what `*x` unpacks into a list, tuple or set display."""
         node = self.node_contents_visit(node)
@@ -173,5 +205,5 @@ class BoundingTransformer(RestrictingNodeTransformer):
 GUARD_NAMES: dict[str, object] = {
     "_pow_": sandbox_limits.pow_, "_mul_": sandbox_limits.mul_, "_lshift_": sandbox_limits.lshift_,
     "_add_": sandbox_limits.add_, "_mod_": sandbox_limits.mod_, "_fmt_": sandbox_limits.rendered,
-    "_sized_": sandbox_limits.sized_,
+    "_sized_": sandbox_limits.sized_, "_deep_": sandbox_limits.deep_,
 }  # fmt: skip

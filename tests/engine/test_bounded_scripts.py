@@ -85,6 +85,16 @@ RUNTIME_SCRIPTS = [
     "l = [0] * 5_000_000\nx = [l[:] for _ in range(100)]",
     "s = 'ab' * 10**7\nx = s.split('a')",
     "x = list(zip(range(10**9), range(10**9)))",
+    "x = sum([[1]] * 100000, [])",
+    # Small in memory, a billion items to compare or hash: each repetition counts.
+    "l = [0] * 1000\nm = [l] * 1000\na = [m] * 1000\nb = [[l[:]] * 1000] * 1000\nx = a == b",
+    "t = (0,) * 1000\nu = (t,) * 1000\nv = (u,) * 1000\nx = {v}",
+    "t = (0,) * 1000\nu = (t,) * 1000\nv = (u,) * 1000\nx = {v: 1}",
+    "t = (0,) * 1000\nu = (t,) * 1000\nv = (u,) * 1000\nd = {}\nd[v] = 1",
+    "t = (0,) * 1000\nu = (t,) * 1000\nv = (u,) * 1000\nx = set([v])",
+    "u = [[0] * 1000] * 1000\nv = []\nfor i in range(1000):\n    v.append(u)\nx = sorted([v[:], v[:]])",
+    "u = [[0] * 1000] * 1000\nv = []\nfor i in range(1000):\n    v.append(u)\nx = [v].count(v[:])",
+    "u = [[0] * 1000] * 1000\nv = []\nfor i in range(1000):\n    v.append(u)\nx = v in [v[:]]",
 ]
 # What validation refuses outright: constant powers, shifts and repetitions over the budget, and
 # `while True` loops nothing can leave.
