@@ -341,6 +341,10 @@ def _to_bytes(number: int, method: Callable[..., Any]) -> Callable[..., Any]:
 
 _TEXT_GROWERS = frozenset({"center", "expandtabs", "join", "ljust", "replace", "rjust", "rsplit", "split",
                            "splitlines", "translate", "zfill"})  # fmt: skip
+# Text methods that answer without building a text (or only a small one).
+_TEXT_QUERIES = frozenset({"count", "endswith", "find", "index", "isalnum", "isalpha", "isascii", "isdecimal",
+                           "isdigit", "isidentifier", "islower", "isnumeric", "isprintable", "isspace", "istitle",
+                           "isupper", "rfind", "rindex", "startswith"})  # fmt: skip
 _COMPARING_METHODS = frozenset({"count", "index", "remove", "sort"})
 _CONSUMING_METHODS = frozenset({"difference", "difference_update", "extend", "fromkeys", "intersection",
                                 "intersection_update", "isdisjoint", "issubset", "issuperset",
@@ -349,8 +353,13 @@ _CONSUMING_METHODS = frozenset({"difference", "difference_update", "extend", "fr
 
 def bounded_method(obj: object, name: str, attribute: Any) -> Any:
     """Give back the attribute, or a checked stand-in for a method that can build a huge value."""
-    if name in _TEXT_GROWERS and isinstance(obj, str | bytes):
+    if isinstance(obj, str | bytes) and name not in _TEXT_QUERIES:
+        # Every other text method builds a new text at least as long (upper, strip, encode...):
+        # a few of them on a large text in a short loop would otherwise go unmeasured.
         return _growing_text_method(obj, name, attribute)
+    if name == "copy" and isinstance(obj, _CONTAINERS):
+        meter().charge(8 * len(obj))
+        return attribute
     if (name in _CONSUMING_METHODS or name in _COMPARING_METHODS) and isinstance(obj, (*_CONTAINERS, type)):
         return _consuming_method(obj, name, attribute)
     if name == "to_bytes" and isinstance(obj, int):

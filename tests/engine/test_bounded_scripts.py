@@ -84,6 +84,8 @@ RUNTIME_SCRIPTS = [
     "x = [*range(10**9)]",
     "l = [0] * 5_000_000\nx = [l[:] for _ in range(100)]",
     "s = 'ab' * 10**7\nx = s.split('a')",
+    "s = 'a' * 60_000_000\nx = [s.upper() for _ in range(5)]",
+    "l = [0] * 5_000_000\nx = [l.copy() for _ in range(50)]",
     "x = list(zip(range(10**9), range(10**9)))",
     "x = sum([[1]] * 100000, [])",
     # Small in memory, a billion items to compare or hash: each repetition counts.
