@@ -108,7 +108,7 @@ def _resident_bytes() -> int:
 class Meter:
     """The running account of one evaluation: ticks, CPU deadline, memory."""
 
-    __slots__ = ("countdown", "deadline", "limits", "pending", "resident_at_start", "what")
+    __slots__ = ("countdown", "deadline", "limits", "pending", "refusal", "resident_at_start", "what")
 
     def __init__(self, limits: Limits, what: str) -> None:
         self.limits = limits
@@ -117,6 +117,7 @@ class Meter:
         self.countdown = CHECK_EVERY
         self.pending = 0  # bytes charged since memory was last measured
         self.resident_at_start = -1  # read when first needed: most evaluations never get there
+        self.refusal = ""  # once over budget, the evaluation stays over it (see `caught`)
 
     def tick(self) -> bool:
         """Count one loop pass, comprehension item or call; check the budget now and then."""
@@ -128,10 +129,11 @@ class Meter:
 
     def check(self) -> None:
         """Stop the evaluation if it is over its CPU time or has grown the process over its memory."""
+        if self.refusal:
+            self.countdown = 1  # every tick from now on raises again
+            raise BudgetExceededError(self.refusal)
         if time.thread_time() > self.deadline:
-            raise BudgetExceededError(
-                f"stopped: the {self.what} went over its CPU-time budget of {self.limits.describe_cpu()}"
-            )
+            self._stop(f"stopped: the {self.what} went over its CPU-time budget of {self.limits.describe_cpu()}")
         resident = _resident_bytes()
         if self.resident_at_start < 0:
             self.resident_at_start = resident
@@ -154,9 +156,18 @@ class Meter:
 
     def over_memory(self) -> None:
         """Stop the evaluation for going over its memory budget."""
-        raise BudgetExceededError(
-            f"stopped: the {self.what} went over its memory budget of {self.limits.describe_memory()}"
-        )
+        self._stop(f"stopped: the {self.what} went over its memory budget of {self.limits.describe_memory()}")
+
+    def _stop(self, refusal: str) -> None:
+        """Refuse to go on, now and at every later tick or exception handler."""
+        self.refusal = refusal
+        self.countdown = 1
+        raise BudgetExceededError(refusal)
+
+    def caught(self) -> None:
+        """Re-raise the refusal in an `except` block: a script cannot swallow its budget and go on."""
+        if self.refusal:
+            raise BudgetExceededError(self.refusal)
 
 
 _meter: ContextVar[Meter | None] = ContextVar("coordina_sandbox_meter", default=None)

@@ -156,6 +156,7 @@ def _namespace(
     """Build globals: guards, then helpers, then task data, then external values (last wins)."""
     namespace: dict[str, Any] = dict(GUARDS)
     namespace["_tick_"] = meter.tick
+    namespace["_caught_"] = meter.caught
     namespace.update(HELPERS)
     for source in (context, external or {}):
         for key, value in source.items():

@@ -194,6 +194,12 @@ class BoundingTransformer(RestrictingNodeTransformer):
             visited.slice = _deep(visited.slice)
         return cast(ast.AST, visited)
 
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> ast.AST:
+        """Re-raise a budget refusal in every `except` block, so that no script can catch it and go on."""
+        visited = cast(ast.ExceptHandler, super().visit_ExceptHandler(node))
+        visited.body.insert(0, ast.copy_location(ast.Expr(_call("_caught_", at=node)), node))
+        return visited
+
     def visit_Starred(self, node: ast.Starred) -> ast.AST:
         """Check the size of what `*x` unpacks into a list, tuple or set display."""
         node = self.node_contents_visit(node)

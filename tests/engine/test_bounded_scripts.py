@@ -87,6 +87,11 @@ RUNTIME_SCRIPTS = [
     "s = 'a' * 60_000_000\nx = [s.upper() for _ in range(5)]",
     "l = [0] * 5_000_000\nx = [l.copy() for _ in range(50)]",
     "x = list(zip(range(10**9), range(10**9)))",
+    # A refusal caught by the script is raised again: the budget cannot be swallowed.
+    "x = 0\nwhile x >= 0:\n    try:\n        while x >= 0:\n            x += 1\n    except Exception:\n        x += 1",
+    "x = 0\nwhile x >= 0:\n    try:\n        y = [0] * 5_000_000\n        z = [y[:] for _ in range(9)]\n"
+    "    except:\n        pass",
+    "x = 0\ntry:\n    while x >= 0:\n        x += 1\nfinally:\n    while x >= 0:\n        x += 1",
     "x = sum([[1]] * 100000, [])",
     # Small in memory, a billion items to compare or hash: each repetition counts.
     "l = [0] * 1000\nm = [l] * 1000\na = [m] * 1000\nb = [[l[:]] * 1000] * 1000\nx = a == b",
