@@ -255,12 +255,19 @@ def _str(*args: Any, **kwargs: Any) -> str:
     return str(*args, **kwargs)
 
 
+def _round(number: Any, ndigits: Any = None) -> Any:
+    """round(), refusing digit counts far beyond any number's length (round(5, -10**9) computes 10**10**9)."""
+    if isinstance(ndigits, int) and abs(ndigits) > MAX_PRINTED_DIGITS:
+        raise BudgetExceededError(f"stopped: round() to more than {MAX_PRINTED_DIGITS:,} digits is not allowed")
+    return round(number, ndigits)
+
+
 _COMPARING = frozenset({"dict", "max", "min", "set", "sorted"})  # they compare or hash the items
 _CONSUMERS = ("all", "any", "dict", "enumerate", "filter", "list", "map", "max", "min", "reversed", "set",
               "sorted", "sum", "tuple", "zip")  # fmt: skip
 BOUNDED_BUILTINS: Mapping[str, Callable[..., Any]] = {
     name: _consuming(getattr(builtins, name), name) for name in _CONSUMERS
-} | {"str": _str}
+} | {"str": _str, "round": _round}
 _REAL_TYPES: Mapping[object, type] = {
     BOUNDED_BUILTINS[name]: getattr(builtins, name) for name in ("dict", "list", "set", "tuple", "str")
 }

@@ -93,6 +93,7 @@ RUNTIME_SCRIPTS = [
     "    except:\n        pass",
     "x = 0\ntry:\n    while x >= 0:\n        x += 1\nfinally:\n    while x >= 0:\n        x += 1",
     "x = sum([[1]] * 100000, [])",
+    "n = 10 ** 8\nx = round(5, -n)",
     # Small in memory, a billion items to compare or hash: each repetition counts.
     "l = [0] * 1000\nm = [l] * 1000\na = [m] * 1000\nb = [[l[:]] * 1000] * 1000\nx = a == b",
     "t = (0,) * 1000\nu = (t,) * 1000\nv = (u,) * 1000\nx = {v}",
