@@ -29,6 +29,9 @@ CHECK_EVERY = 1024  # ticks between two clock/memory readings (about 0.1 ms of l
 # Above this size, dividing or printing an integer takes time quadratic in its length
 # (a million-bit division takes seconds); no deadline or score needs numbers this large.
 MAX_INT_BITS = 1 << 17
+# One advance of a workflow (after a step, a message or a timer) runs at most this many automatic
+# steps (scripts, gateways, events): each evaluation has its budget, and a loop of them has this one.
+MAX_AUTOMATIC_STEPS = 500
 MAX_FORMAT_WIDTH = 10_000  # widths and precisions in %-formats and f-strings
 _MEASURE_FROM = 2**20  # smaller values do not need the resident memory read before them
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096

@@ -16,6 +16,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
+from engine.budget import MAX_AUTOMATIC_STEPS, BudgetExceededError
 from engine.errors import ExecutionError, SandboxError
 from engine.spiff.scripts import SCRIPT_ENGINE, ScriptEffects, collect_effects, engine_time
 from engine.spiff.specs import SERIALIZER, HumanTaskSpec, SpecBundle, human_spec
@@ -73,7 +74,7 @@ class Run:
         with engine_time(now), collect_effects() as effects:
             try:
                 self.workflow.refresh_timers()
-                self.workflow.do_engine_steps()
+                self.workflow.do_engine_steps(did_complete_task=_StepCounter())
             except SpiffWorkflowException as exc:
                 raise ExecutionError(_describe(exc)) from exc
         self.effects.merge(effects)
@@ -187,6 +188,21 @@ def _boundary_timer_at(task: Any) -> datetime | None:
         if when is not None
     ]
     return min(times) if times else None
+
+
+class _StepCounter:
+    """Stop an advance that runs automatic steps without end (a loop of scripts and gateways)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, task: Any) -> None:
+        self.count += 1
+        if self.count > MAX_AUTOMATIC_STEPS:
+            raise BudgetExceededError(
+                f"stopped: the process ran {MAX_AUTOMATIC_STEPS:,} automatic steps without waiting for anyone "
+                f"(a loop?), the last at {task.task_spec.bpmn_id}"
+            )
 
 
 def _describe(exc: SpiffWorkflowException) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from engine import budget, sandbox
 from engine.actor import Actor
 from engine.clock import FakeClock
+from engine.definitions import SourceFile
 from engine.deploy import deploy, validate
 from engine.errors import ExecutionError, SandboxError
 from engine.execution import complete_task
@@ -242,6 +244,18 @@ def test_a_try_stops_a_hostile_dmn_cell(session: Session, world: World, clock: F
     [problem] = report.problems
     assert "sorted() of more than" in problem
     assert "period" in problem
+
+
+@pytest.mark.usefixtures("deployed")
+def test_a_loop_of_automatic_steps_is_stopped(session: Session, world: World, clock: FakeClock) -> None:
+    # Each pass of `turn` and `again` is within budget; the loop between them never waits for anyone.
+    spin = SourceFile("spin.bpmn", (Path(__file__).parent / "bounded" / "spin.bpmn").read_bytes())
+    assert validate(session, [spin]).problems == []
+    started = time.thread_time()
+    report = run_trial(session, [spin], Scenario("spin", world.territory.id), actor=DESIGNER, now=clock.now())
+    assert time.thread_time() - started < 10 * WITHIN
+    [problem] = report.problems
+    assert f"ran {budget.MAX_AUTOMATIC_STEPS:,} automatic steps without waiting for anyone" in problem
 
 
 @pytest.mark.usefixtures("world")
