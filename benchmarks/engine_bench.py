@@ -417,7 +417,8 @@ def bare_protocol_samples(settings: Settings) -> list[float]:
     spec, subprocess_specs = parser.get_spec("followup"), parser.get_subprocess_specs("followup")
     helpers = {"now": lambda: START, "parse_datetime": durations.parse_datetime, "duration": durations.parse_duration,
                "days": lambda n: timedelta(days=n), "update_case": lambda **_changes: None,
-               "start_process": lambda *_args, **_kwargs: None, "cancel_track": lambda _track: None}
+               "start_process": lambda *_args, **_kwargs: None, "cancel_track": lambda _track: None,
+               "value": lambda _name, default=None: default}
     script_engine = PythonScriptEngine(environment=TaskDataEnvironment(helpers))
     serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
     workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine)

@@ -99,12 +99,18 @@ def _weeks(n: float) -> timedelta:
     return timedelta(weeks=n)
 
 
+MAX_WORKING_DAYS = 3_660  # about fourteen years of working days; no protocol deadline is longer
+
+
 def _working_days(n: int) -> WorkingDays:
     """Return a duration of n working days, for the deadline code to resolve."""
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"working_days() needs a whole number of days, not {n!r}")
     if n < 0:
         raise ValueError(f"working_days() needs zero or more days, not {n}")
+    if n > MAX_WORKING_DAYS:
+        # The deadline code counts working days one by one: a billion would hold the step for minutes.
+        raise ValueError(f"working_days() counts at most {MAX_WORKING_DAYS} days, not {n}")
     return WorkingDays(n)
 
 

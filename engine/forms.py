@@ -17,6 +17,7 @@ from jsonschema.exceptions import SchemaError
 
 from engine import sandbox
 from engine.errors import ExecutionError, Problem, TaskDataError
+from engine.form_patterns import FormValidator, check_patterns
 from engine.resource_kinds import RESOURCE_KINDS
 
 # `resources` maps a field to the kinds of the territory's resources offered next to it (a referral).
@@ -124,6 +125,7 @@ def check_form(name: str, raw: Any, *, file_name: str) -> list[Problem]:
         if unknown:
             problems.append(Problem(file=file_name, message=f"ui.{key} names unknown fields {sorted(unknown)}"))
     problems.extend(_check_choices(schema["properties"], file_name))
+    problems.extend(check_patterns(schema, name, file_name))
     problems.extend(_check_resources(ui.get("resources", {}), fields, file_name))
     bad_widgets = {f: w for f, w in ui.get("widgets", {}).items() if w not in WIDGETS}
     if bad_widgets:
@@ -215,7 +217,7 @@ def run_checks(
 
 def validate_data(form: FormDefinition, data: Mapping[str, Any]) -> dict[str, list[str]]:
     """Validate submitted data against the form's schema; map each field path to its messages."""
-    validator = Draft202012Validator(form.schema, format_checker=FormatChecker())
+    validator = FormValidator(form.schema, format_checker=FormatChecker())
     errors: dict[str, list[str]] = {}
     for error in validator.iter_errors(dict(data)):
         if error.validator == "required" and isinstance(error.validator_value, list):

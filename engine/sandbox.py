@@ -17,20 +17,23 @@ import math
 import re
 import textwrap
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from RestrictedPython.compile import compile_restricted_eval, compile_restricted_exec
 
+from engine import budget
 from engine.durations import HELPERS
 from engine.errors import SandboxError
 from engine.sandbox_guards import FORBIDDEN_ATTRIBUTES, FORBIDDEN_BUILTINS, GUARDS
+from engine.sandbox_policy import BoundingTransformer
 
 # ---------------------------------------------------------------------------
 # Compilation
 # ---------------------------------------------------------------------------
 
+_T = TypeVar("_T")
 _RP_ERROR = re.compile(r"\ALine (\d+|None): (.*?)\.?\Z", re.DOTALL)
 
 
@@ -107,7 +110,7 @@ def _compile(source: str, mode: Literal["eval", "exec"]) -> types.CodeType:
         raise SandboxError("; ".join(dict.fromkeys(precheck.problems)))
 
     compiler = compile_restricted_eval if mode == "eval" else compile_restricted_exec
-    result = compiler(tree, filename)
+    result = compiler(tree, filename, policy=BoundingTransformer)
     if result.errors or result.code is None:
         raise SandboxError("; ".join(_rewrite_rp_error(e) for e in result.errors) or "forbidden code")
     return result.code
@@ -147,9 +150,13 @@ def check_script(source: str) -> str | None:
 # ---------------------------------------------------------------------------
 
 
-def _namespace(context: Mapping[str, Any], external: Mapping[str, Any] | None) -> dict[str, Any]:
+def _namespace(
+    context: Mapping[str, Any], external: Mapping[str, Any] | None, meter: budget.Meter
+) -> dict[str, Any]:
     """Build globals: guards, then helpers, then task data, then external values (last wins)."""
     namespace: dict[str, Any] = dict(GUARDS)
+    namespace["_tick_"] = meter.tick
+    namespace["_caught_"] = meter.caught
     namespace.update(HELPERS)
     for source in (context, external or {}):
         for key, value in source.items():
@@ -160,41 +167,64 @@ def _namespace(context: Mapping[str, Any], external: Mapping[str, Any] | None) -
     return namespace
 
 
-def _refusal_for(exc: NameError) -> SandboxError | None:
-    """Turn a NameError on a deliberately missing builtin into a SandboxError."""
+def _refusal(exc: Exception, meter: budget.Meter) -> Exception:
+    """Turn what a sandboxed run raised into the refusal to report, or give the error back."""
+    if isinstance(exc, MemoryError):
+        return budget.BudgetExceededError(
+            f"stopped: the {meter.what} went over its memory budget of {meter.limits.describe_memory()}"
+        )
+    if isinstance(exc, RecursionError):
+        return budget.BudgetExceededError(f"stopped: the {meter.what} called itself too deeply")
     name = getattr(exc, "name", None)
-    if name in FORBIDDEN_BUILTINS:
+    if isinstance(exc, NameError) and name in FORBIDDEN_BUILTINS:
         return SandboxError(f"forbidden: {name}() is not available in scripts and expressions")
-    return None
+    return exc
+
+
+def _run(what: str, run: Callable[[budget.Meter], _T]) -> _T:
+    """Run sandboxed code as one evaluation under the budget, turning its refusals into SandboxErrors."""
+    meter, token = budget.start(what)
+    try:
+        return run(meter)
+    except (NameError, MemoryError, RecursionError) as exc:
+        refusal = _refusal(exc, meter)
+        if refusal is exc:
+            raise
+        raise refusal from None
+    finally:
+        budget.stop(token)
 
 
 def evaluate(expression: str, context: Mapping[str, Any], external: Mapping[str, Any] | None = None) -> Any:
-    """Evaluate an expression against task data (external values take precedence)."""
+    """Evaluate an expression against task data (external values take precedence), under the budget."""
     code = _compile(_normalise_expression(expression), "eval")
-    try:
-        return eval(code, _namespace(context, external))  # noqa: S307 - restricted code, guarded globals
-    except NameError as exc:
-        refusal = _refusal_for(exc)
-        if refusal is None:
-            raise
-        raise refusal from None
+    return _run("expression", lambda meter: eval(code, _namespace(context, external, meter)))  # noqa: S307 - restricted code, guarded globals
 
 
 def execute(script: str, context: dict[str, Any], external: Mapping[str, Any] | None = None) -> None:
-    """Run a script task: it reads and assigns task data, which is updated only if it succeeds."""
+    """Run a script task under the budget: it reads and assigns task data, updated only if it succeeds."""
     code = _compile(_normalise_script(script), "exec")
     # A deep copy keeps a script that fails halfway from leaving half-mutated lists behind.
     data = {k: v for k, v in context.items() if isinstance(k, str) and not k.startswith("_")}
     copied = copy.deepcopy(data)
-    namespace = _namespace(copied, external)
-    injected = dict(namespace)
-    try:
+
+    def run(meter: budget.Meter) -> tuple[dict[str, Any], dict[str, Any]]:
+        namespace = _namespace(copied, external, meter)
+        injected = dict(namespace)
         exec(code, namespace)  # noqa: S102 - restricted code, guarded globals
-    except NameError as exc:
-        refusal = _refusal_for(exc)
-        if refusal is None:
-            raise
-        raise refusal from None
+        return namespace, _updates(namespace, injected, copied, meter)
+
+    namespace, updates = _run("script", run)
+    for key in data:
+        if key not in namespace:
+            del context[key]  # the script deleted it
+    context.update(updates)
+
+
+def _updates(
+    namespace: dict[str, Any], injected: dict[str, Any], copied: dict[str, Any], meter: budget.Meter
+) -> dict[str, Any]:
+    """Return the task data a script left behind, as JSON values (walked under its budget)."""
 
     updates: dict[str, Any] = {}
     for key, value in namespace.items():
@@ -204,17 +234,16 @@ def execute(script: str, context: dict[str, Any], external: Mapping[str, Any] | 
             # Not rebound: a helper, guard or external value stays out of task data, and
             # task data keeps its original value unless it is a list/dict changed in place.
             if key in copied and value is copied[key] and isinstance(value, list | dict):
-                updates[key] = _to_json(value, key, set())
+                updates[key] = _to_json(value, key, set(), meter)
             continue
-        updates[key] = _to_json(value, key, set())
-    for key in data:
-        if key not in namespace:
-            del context[key]  # the script deleted it
-    context.update(updates)
+        updates[key] = _to_json(value, key, set(), meter)
+    return updates
 
 
-def _to_json(value: Any, where: str, ancestors: set[int]) -> Any:
+def _to_json(value: Any, where: str, ancestors: set[int], meter: budget.Meter) -> Any:
     """Return value as JSON-friendly data (sets become sorted lists) or refuse it."""
+    # A list repeated inside itself ([[x] * 1000] * 1000...) is small in memory but huge as data.
+    meter.charge(8)
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
@@ -235,7 +264,7 @@ def _to_json(value: Any, where: str, ancestors: set[int]) -> Any:
                     f'script left a dict with a non-text key {key!r} in variable "{where}"; '
                     "task data keys must be text"
                 )
-            result[key] = _to_json(item, f"{where}[{key!r}]", ancestors)
+            result[key] = _to_json(item, f"{where}[{key!r}]", ancestors, meter)
         return result
     if isinstance(value, set | frozenset):
         try:
@@ -244,9 +273,9 @@ def _to_json(value: Any, where: str, ancestors: set[int]) -> Any:
             raise SandboxError(
                 f'script left a set of values that cannot be sorted in variable "{where}"; use a list'
             ) from None
-        return [_to_json(item, f"{where}[{index}]", ancestors) for index, item in enumerate(items)]
+        return [_to_json(item, f"{where}[{index}]", ancestors, meter) for index, item in enumerate(items)]
     if isinstance(value, list | tuple):
-        return [_to_json(item, f"{where}[{index}]", ancestors) for index, item in enumerate(value)]
+        return [_to_json(item, f"{where}[{index}]", ancestors, meter) for index, item in enumerate(value)]
     raise SandboxError(
         f'script left {_describe(value)} in variable "{where}"; only JSON values (text, numbers, '
         "true/false, None, lists and dicts) can be stored in task data"

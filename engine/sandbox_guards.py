@@ -21,7 +21,9 @@ from RestrictedPython.Guards import (
 )
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
+from engine import sandbox_limits
 from engine.errors import SandboxError
+from engine.sandbox_policy import GUARD_NAMES
 
 _SAFE_BUILTIN_NAMES = (
     "None", "True", "False", "abs", "bool", "divmod", "float", "int", "isinstance", "len",
@@ -29,16 +31,15 @@ _SAFE_BUILTIN_NAMES = (
     "ArithmeticError", "Exception", "IndexError", "KeyError", "LookupError", "TypeError",
     "ValueError", "ZeroDivisionError",
 )  # fmt: skip
-# RestrictedPython leaves these out because they iterate in C, bypassing `_getiter_`. Our
-# `_getiter_` guards nothing (there is no per-object access control here), so there is
-# nothing for them to bypass.
-_EXTRA_BUILTINS: Mapping[str, object] = {
-    "all": all, "any": any, "dict": dict, "enumerate": enumerate, "filter": filter,
-    "list": list, "map": map, "max": max, "min": min, "reversed": reversed, "set": set,
-    "sorted": sorted, "sum": sum, "tuple": tuple, "zip": zip,
-}  # fmt: skip
+# RestrictedPython leaves out the builtins that iterate in C (all, any, dict, list, map, sorted,
+# sum...) because they bypass `_getiter_`. Our `_getiter_` guards nothing (there is no per-object
+# access control here), so there is nothing for them to bypass; what they could do is consume a
+# huge range in one C call, so they come as the size-checked stand-ins of `engine.sandbox_limits`
+# (with an isinstance() that knows them), as does str().
 _BUILTINS: Mapping[str, object] = types.MappingProxyType(
-    {name: safe_builtins[name] for name in _SAFE_BUILTIN_NAMES} | dict(_EXTRA_BUILTINS)
+    {name: safe_builtins[name] for name in _SAFE_BUILTIN_NAMES}
+    | dict(sandbox_limits.BOUNDED_BUILTINS)
+    | {"isinstance": sandbox_limits.isinstance_}
 )
 
 # Names people may reach for that exist in Python but not here: a NameError on them
@@ -65,6 +66,7 @@ def _guarded_getattr(obj: object, name: str) -> Any:
     """Read an attribute unless it leads out of the sandbox."""
     if not isinstance(name, str):
         raise TypeError("attribute name must be text")
+    obj = sandbox_limits.real_type(obj)  # dict.fromkeys, str.join: the bounded builtins stand for types
     if name.startswith("_"):
         raise SandboxError(f'forbidden: attribute names starting with "_" are not allowed ({name!r})')
     if name in FORBIDDEN_ATTRIBUTES:
@@ -75,15 +77,10 @@ def _guarded_getattr(obj: object, name: str) -> Any:
     ):
         raise SandboxError("forbidden: str.format() is not allowed (use an f-string or the % operator)")
     try:
-        return _safer_getattr_raise(obj, name)
+        return sandbox_limits.bounded_method(obj, name, _safer_getattr_raise(obj, name))
     except NotImplementedError as exc:
         # RestrictedPython's own refusals (string.Formatter and friends) are security refusals.
         raise SandboxError(f"forbidden: {exc}") from None
-
-
-def _guarded_getitem(obj: Any, key: Any) -> Any:
-    """Read an item; plain data gives nothing to guard beyond attribute access."""
-    return obj[key]
 
 
 def _guarded_getiter(obj: Iterable[Any]) -> Iterable[Any]:
@@ -117,16 +114,17 @@ def _guarded_write(obj: Any) -> Any:
     return _ReadOnly(obj)
 
 
+# The operators that can build a huge value go through the same checks as x = x + y would.
 _INPLACE_OPERATORS: Mapping[str, Callable[[Any, Any], Any]] = {
-    "+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv,
-    "//=": operator.ifloordiv, "%=": operator.imod, "**=": operator.ipow,
-    "<<=": operator.ilshift, ">>=": operator.irshift, "&=": operator.iand,
+    "+=": sandbox_limits.iadd_, "-=": operator.isub, "*=": sandbox_limits.imul_, "/=": operator.itruediv,
+    "//=": operator.ifloordiv, "%=": sandbox_limits.mod_, "**=": sandbox_limits.pow_,
+    "<<=": sandbox_limits.lshift_, ">>=": operator.irshift, "&=": operator.iand,
     "|=": operator.ior, "^=": operator.ixor,
 }  # fmt: skip
 
 
 def _inplace_var(op: str, target: Any, value: Any) -> Any:
-    """Apply an augmented assignment (x += y); no more dangerous than x = x + y."""
+    """Apply an augmented assignment (x += y), checked as x = x + y is."""
     try:
         function = _INPLACE_OPERATORS[op]
     except KeyError:
@@ -134,21 +132,17 @@ def _inplace_var(op: str, target: Any, value: Any) -> Any:
     return function(target, value)
 
 
-def _apply(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call with *args/**kwargs, which RestrictedPython routes through this guard."""
-    return function(*args, **kwargs)
-
-
 GUARDS: Mapping[str, object] = types.MappingProxyType(
     {
         "__builtins__": _BUILTINS,
         "_getattr_": _guarded_getattr,
-        "_getitem_": _guarded_getitem,
+        "_getitem_": sandbox_limits.getitem_,
         "_getiter_": _guarded_getiter,
         "_iter_unpack_sequence_": _guarded_iter_unpack_sequence,
         "_unpack_sequence_": _guarded_unpack_sequence,
         "_write_": _guarded_write,
         "_inplacevar_": _inplace_var,
-        "_apply_": _apply,
+        "_apply_": sandbox_limits.apply_,
     }
+    | GUARD_NAMES
 )

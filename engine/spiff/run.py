@@ -16,7 +16,8 @@ from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from engine.errors import ExecutionError
+from engine.budget import MAX_AUTOMATIC_STEPS, BudgetExceededError
+from engine.errors import ExecutionError, SandboxError
 from engine.spiff.scripts import SCRIPT_ENGINE, ScriptEffects, collect_effects, engine_time
 from engine.spiff.specs import SERIALIZER, HumanTaskSpec, SpecBundle, human_spec
 
@@ -73,7 +74,7 @@ class Run:
         with engine_time(now), collect_effects() as effects:
             try:
                 self.workflow.refresh_timers()
-                self.workflow.do_engine_steps()
+                self.workflow.do_engine_steps(did_complete_task=_StepCounter())
             except SpiffWorkflowException as exc:
                 raise ExecutionError(_describe(exc)) from exc
         self.effects.merge(effects)
@@ -189,8 +190,30 @@ def _boundary_timer_at(task: Any) -> datetime | None:
     return min(times) if times else None
 
 
+class _StepCounter:
+    """Stop an advance that runs automatic steps without end (a loop of scripts and gateways)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, task: Any) -> None:
+        self.count += 1
+        if self.count > MAX_AUTOMATIC_STEPS:
+            raise BudgetExceededError(
+                f"stopped: the process ran {MAX_AUTOMATIC_STEPS:,} automatic steps without waiting for anyone "
+                f"(a loop?), the last at {task.task_spec.bpmn_id}"
+            )
+
+
 def _describe(exc: SpiffWorkflowException) -> str:
     task = getattr(exc, "task", None)
     where = f" at {task.task_spec.bpmn_id}" if task is not None else ""
-    notes = "; ".join(getattr(exc, "__notes__", []) or [])
-    return f"{exc}{where}" + (f" ({notes})" if notes else "")
+    notes = getattr(exc, "__notes__", []) or []
+    # SpiffWorkflow's error for an expression says only which expression failed; the sandbox's
+    # refusal it was raised from says why (over its budget, a forbidden name).
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, SandboxError):
+        cause = cause.__cause__ or cause.__context__
+    if cause is not None and str(cause) not in str(exc):
+        notes = [*notes, str(cause)]
+    return f"{exc}{where}" + (f" ({'; '.join(notes)})" if notes else "")
