@@ -42,7 +42,7 @@ ERROR_DESCRIPTIONS = {
 }
 SUCCESS_DESCRIPTIONS = {200: "OK", 201: "Created"}
 RESPONSE_ONLY = frozenset({"ErrorEnvelope", "ErrorBody"})
-NO_NUL = "^[^\\u0000]*$"  # the API refuses text holding NUL (PostgreSQL cannot store it)
+NO_NUL = "^[^\\x00]*$"  # the API refuses text holding NUL (PostgreSQL cannot store it); RE2 and ECMA-262 read \x00
 # The request field that carries a task's answers; its form depends on the task.
 TASK_FORM_FIELD = ("CompleteRequest", "data")
 TASK_FORM_NOTE = ("The answers of the task's form. Its JSON Schema for this very task is `form.schema` of "
@@ -194,7 +194,8 @@ def with_forms(document: Mapping[str, Any], forms: Mapping[str, FormDefinition],
     result = copy.deepcopy(dict(document))
     schemas = result["components"]["schemas"]
     for name, form in sorted(forms.items()):
-        schema = {key: value for key, value in form.schema.items() if key != "$schema"}
+        # A deep copy: the NUL patterns added below must not reach the engine's cached form definitions.
+        schema = copy.deepcopy({key: value for key, value in form.schema.items() if key != "$schema"})
         schemas[form_component(name)] = {**schema, "title": form.title, "description": form.description}
     for path, name in starts.items():
         component, field_name = path.split("/")

@@ -38,6 +38,7 @@ def everyone(status: int) -> dict[str, Row]:
 # (method, rule) -> role -> status per column; plus the status without any token.
 MATRIX: dict[tuple[str, str], tuple[dict[str, Row], int]] = {
     ("POST", "/api/v1/auth/token"): (everyone(200), 422),  # anonymous by design; without credentials: 422
+    ("DELETE", "/api/v1/auth/token"): (everyone(200), 401),  # signs the calling (fresh) token out
     ("GET", "/api/v1/openapi.json"): (everyone(200), 200),
     ("GET", "/api/v1/me"): (everyone(200), 401),
     ("POST", "/api/v1/cases"): (casework((201, 201, 201, 403, 403)), 401),
@@ -92,7 +93,7 @@ def request_for(api: ApiWorld, targets: Targets, method: str, rule: str, user: s
     for name, value in params.items():
         path = path.replace(f"<id:{name}>", str(value))
     body: Any = None
-    if rule == "/api/v1/auth/token":
+    if (method, rule) == ("POST", "/api/v1/auth/token"):
         body = {"username": user, "password": PASSWORD} if user else None
     elif rule == "/api/v1/cases":
         body = {"territory_id": api.territories["here"], "detection": detection()}
@@ -121,7 +122,7 @@ def test_every_user_gets_exactly_the_expected_status_on_every_route(make_app: Ap
                   for column, agency in enumerate(COLUMNS)]
         for user, expected in calls:
             path, body = request_for(api, targets, method, rule, user)
-            if rule == "/api/v1/auth/token":  # signs in with a password, never with a token
+            if (method, rule) == ("POST", "/api/v1/auth/token"):  # signs in with a password, never with a token
                 response = api.client.open(path, method=method, json=body)
             else:
                 response = api.call(user, method, path, json=body)
