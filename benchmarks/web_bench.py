@@ -33,7 +33,7 @@ from engine.actor import Actor
 from engine.db import Base
 from engine.definitions import read_directory
 from engine.deploy import deploy
-from engine.execution import start_case
+from engine.execution import start_case, start_process
 from engine.levels import SHIPPED
 from engine.models import Agency, AgencyKind, Case, OpenTask, Territory, UserAccount
 from engine.models.agency import DEFAULT_KINDS
@@ -80,6 +80,8 @@ def build(app: Flask, cases: int, now: datetime) -> dict[str, int]:
                                  data={"reason": "periodic"},
                                  now=start, actor=police)
             case.risk_level = level
+            # The social services' periodic follow-up, the step the completion figure times (its own track).
+            start_process(session, case, "social_care", {"reason": "followup"}, now=start, actor=police)
             session.execute(update(OpenTask).where(OpenTask.case_id == case.id).values(risk_rank=SHIPPED.rank(level)))
             session.commit()
         _clone(session, cases, rng, now)
