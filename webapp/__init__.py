@@ -28,6 +28,7 @@ from webapp.cli import deadlines_cli, demo_cli, processes_cli
 from webapp.designer.views import bp as designer_bp
 from webapp.errors import handle_engine_error, handle_http_error
 from webapp.extensions import babel, csrf, db, login_manager, migrate
+from webapp.favicon import bp as favicon_bp
 from webapp.headers import init_headers
 from webapp.i18n import init_i18n, select_locale, select_timezone
 from webapp.levels import bp as levels_bp
@@ -184,6 +185,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(resources_bp)
     app.register_blueprint(status_bp)
     app.register_blueprint(levels_bp)
+    app.register_blueprint(favicon_bp)
     csrf.exempt(api_bp)  # the API authenticates each request with a bearer token, not a cookie
     app.register_blueprint(api_bp)
 

@@ -101,6 +101,7 @@ def test_a_meeting_of_the_mesa_from_agenda_to_an_overdue_agreement(server: tuple
     assert AGREEMENT in page.locator(f"#case-{extreme_id} ul.agreements").inner_text()
 
     # 4. She closes the minutes.
+    page.get_by_label("Confirmo que el acta está completa").check()
     page.get_by_role("button", name="Cerrar el acta").click()
     assert page.get_by_text("Acta cerrada: ya no se puede modificar.").is_visible()
     assert page.locator("#meeting-status").inner_text() == "Acta cerrada"

@@ -61,7 +61,7 @@ def test_the_protocol_walked_by_health_police_and_social_services(server: tuple[
     police = sign_in(browser, base, "gc.puebla")
     police.get_by_role("link", name=re.compile("Mi organismo")).click()
     row = police.locator("tr", has_text=reference).filter(has_text="Recoger la denuncia")
-    row.get_by_role("button", name=re.compile("Reclamar")).click()
+    row.get_by_role("button", name=re.compile("Asignármela")).click()
     police.get_by_role("link", name=re.compile("Mis tareas")).click()
     police.locator("tr", has_text=reference).get_by_role("link", name=re.compile("Recoger la denuncia")).click()
     police.fill('input[name="complaint_received_at"]', "2026-11-20T10:30")
@@ -73,7 +73,7 @@ def test_the_protocol_walked_by_health_police_and_social_services(server: tuple[
     # 3. The risk assessment: claim it, submit with one answer missing, see the error by the question.
     police.goto(f"{base}/?tab=agency")
     police.locator("tr", has_text=reference).filter(has_text="Valoración policial del riesgo") \
-        .get_by_role("button", name=re.compile("Reclamar")).click()
+        .get_by_role("button", name=re.compile("Asignármela")).click()
     police.get_by_role("link", name=re.compile("Mis tareas")).click()
     police.locator("tr", has_text=reference).get_by_role("link", name=re.compile("Valoración policial")).click()
     for name in INDICATORS:
@@ -94,7 +94,7 @@ def test_the_protocol_walked_by_health_police_and_social_services(server: tuple[
     # 4. The officer confirms the computed level (medio).
     police.goto(f"{base}/?tab=agency")
     police.locator("tr", has_text=reference).filter(has_text="Revisar el nivel de riesgo") \
-        .get_by_role("button", name=re.compile("Reclamar")).click()
+        .get_by_role("button", name=re.compile("Asignármela")).click()
     police.get_by_role("link", name=re.compile("Mis tareas")).click()
     police.locator("tr", has_text=reference).get_by_role("link", name=re.compile("Revisar el nivel")).click()
     police.check('input[name="final_level"][value="medio"]')

@@ -70,7 +70,7 @@ def hold_meeting(world: MesaWorld, browser: Browser, meeting_id: int, agreements
         status, body = post_minutes(browser, meeting_id, f"/acuerdos/{case_id}",
                                     {"agency": str(agency_id), "action": action, "due_on": due})
         assert status == 302, body
-    assert post_minutes(browser, meeting_id, "/cerrar")[0] == 302
+    assert post_minutes(browser, meeting_id, "/cerrar", {"confirm": "yes"})[0] == 302
 
 
 def reasons_on_page(html: str) -> dict[str, list[str]]:
@@ -274,7 +274,7 @@ def closed(world: MesaWorld) -> tuple[MesaWorld, int, int]:
     for case, agency, action, when in hold:
         assert post_minutes(coordinator, meeting_id, f"/acuerdos/{case}",
                             {"agency": str(agency), "action": action, "due_on": when})[0] == 302
-    assert post_minutes(coordinator, meeting_id, "/cerrar")[0] == 302
+    assert post_minutes(coordinator, meeting_id, "/cerrar", {"confirm": "yes"})[0] == 302
     return world, meeting_id, case_id
 
 
@@ -499,3 +499,21 @@ def test_flask_mesa_create_gives_a_territory_its_mesa_once(site: Site) -> None:
     assert again.exit_code == 1
     assert "already has a Mesa" in again.output
     assert runner.invoke(args=["mesa", "create", "nowhere"]).exit_code == 1
+
+
+def test_closing_the_minutes_needs_the_confirmation_that_they_are_complete(world: MesaWorld) -> None:
+    world.through_intake("alto")
+    meeting_id = world.next_meeting()
+    coordinator = world.browser("mesa")
+    assert post_minutes(coordinator, meeting_id, "/abrir")[0] == 302
+    agencies = re.findall(r'name="att-(\d+)"', meeting_page(coordinator, meeting_id))
+    assert post_minutes(coordinator, meeting_id, "/asistencia", {f"att-{a}": "present" for a in agencies})[0] == 302
+    assert 'name="confirm"' in meeting_page(coordinator, meeting_id)
+    status, body = post_minutes(coordinator, meeting_id, "/cerrar")
+    assert status == 422
+    assert "Confirme que el acta está completa antes de cerrarla." in body
+    with world.site.app.app_context():
+        meeting = db.session.get(Meeting, meeting_id)
+        assert meeting is not None
+        assert meeting.status == "open"
+    assert post_minutes(coordinator, meeting_id, "/cerrar", {"confirm": "yes"})[0] == 302

@@ -26,9 +26,14 @@ from webapp.validation import InvalidInput
 
 
 def close_meeting(session: Session, mesa: Mesa, meeting: Meeting, *, expected_version: int, actor: Actor,
-                  now: datetime) -> MinutesVersion:
-    """Close the minutes: freeze them as a snapshot with its sha256, and plan the next ordinary meeting."""
+                  now: datetime, confirmed: bool) -> MinutesVersion:
+    """Close the minutes: freeze them as a snapshot with its sha256, and plan the next ordinary meeting.
+
+    The coordinator must have confirmed that the minutes are complete (`confirmed`): closing cannot be undone.
+    """
     editable(meeting, expected_version)
+    if not confirmed:
+        raise InvalidInput({"confirm": [_("Confirme que el acta está completa antes de cerrarla.")]})
     recorded = attendance_of(session, meeting)
     missing = [seat.agency for seat in seats(session, mesa) if seat.agency_id not in recorded]
     if missing:

@@ -114,7 +114,8 @@ def agreement(meeting_id: int, case_id: int) -> ResponseReturnValue:
 def close(meeting_id: int) -> ResponseReturnValue:
     """Close the minutes: they are frozen and can no longer be edited."""
     return _edit(meeting_id, "mesa.close", lambda m, mesa, now: close_meeting(
-        db.session(), mesa, m, expected_version=posted_version(), actor=current_user.actor, now=now),
+        db.session(), mesa, m, expected_version=posted_version(), actor=current_user.actor, now=now,
+        confirmed=request.form.get("confirm") == "yes"),
         _("Acta cerrada: ya no se puede modificar."))
 
 
