@@ -99,8 +99,9 @@ def _tab_condition(principal: Principal, tab: str, now: datetime) -> ColumnEleme
 
 
 SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
-# The order of a tab is overdue first, then by risk, then by deadline. Each of these segments is read
-# in index order (risk rank, then due date), so a page costs the same with 50 or 50,000 open tasks.
+# The order of a tab (README "Worklist order"): overdue first, then by due time ascending whatever the
+# level (a step due in an hour on an unassessed case comes before a re-assessment of an extreme one due in
+# two days); the level breaks ties between equal deadlines; steps without a deadline come last, by level.
 SEGMENTS = ("overdue", "dated", "undated")
 
 
@@ -132,7 +133,7 @@ def worklist(
     session: Session, principal: Principal, tab: str, filters: Filters, *, page: int = 1,
     per_page: int = PER_PAGE, now: datetime,
 ) -> Page:
-    """Return one page of a tab: overdue first, then by risk, then by due date."""
+    """Return one page of a tab: overdue first, then by due date, level breaking ties; undated last."""
     if principal.agency_id is None:
         return Page([], 0, 1, per_page, {t: 0 for t in TABS})
     per_page = max(1, min(per_page, MAX_PER_PAGE))
@@ -155,7 +156,7 @@ def worklist(
             continue
         ids += session.execute(_filter(
             select(OpenTask.id).where(condition, _segment(name, now))
-            .order_by(OpenTask.risk_rank.desc(), OpenTask.due_at, OpenTask.id)
+            .order_by(OpenTask.due_at, OpenTask.risk_rank.desc(), OpenTask.id)
             .limit(per_page - len(ids)).offset(skip),
             filters, now, rank,
         )).scalars().all()
