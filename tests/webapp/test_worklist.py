@@ -123,6 +123,7 @@ def test_an_unassessed_step_due_within_the_hour_comes_before_a_reassessment_due_
         db.session.commit()
     html = site.browser("policia").get("/?tab=agency").get_data(as_text=True)
     assert references(html) == [reference(site, c) for c in (urgent, reassessment, undated)]
+    assert '<p class="order-rule" id="order-rule">Orden: vencidas primero, después por plazo' in html
 
 
 def test_filters_travel_in_the_url_and_keep_across_tabs(site: Site) -> None:
