@@ -124,6 +124,8 @@ def test_an_unassessed_step_due_within_the_hour_comes_before_a_reassessment_due_
     html = site.browser("policia").get("/?tab=agency").get_data(as_text=True)
     assert references(html) == [reference(site, c) for c in (urgent, reassessment, undated)]
     assert '<p class="order-rule" id="order-rule">Orden: vencidas primero, después por plazo' in html
+    assert '<small class="time-left">vence en 45 min</small>' in html
+    assert '<small class="time-left">vence en 2 días</small>' in html
 
 
 def test_filters_travel_in_the_url_and_keep_across_tabs(site: Site) -> None:
