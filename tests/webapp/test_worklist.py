@@ -128,6 +128,19 @@ def test_an_unassessed_step_due_within_the_hour_comes_before_a_reassessment_due_
     assert '<small class="time-left">vence en 2 días</small>' in html
 
 
+def test_search_matches_the_reference_by_prefix_and_the_step_name_and_is_not_audited_as_text(site: Site) -> None:
+    first, second = open_report_case(site), open_report_case(site)
+    police = site.browser("policia")
+    ref = reference(site, first)
+    assert references(police.get(f"/?tab=agency&q={ref}").get_data(as_text=True)) == [ref]
+    assert references(police.get(f"/?tab=agency&q={ref[:-1]}").get_data(as_text=True)) != []
+    both = references(police.get("/?tab=agency&q=RECOGER la denuncia").get_data(as_text=True))
+    assert sorted(both) == sorted([ref, reference(site, second)])
+    html = police.get("/?tab=agency&q=%25_nada").get_data(as_text=True)
+    assert references(html) == [] and 'value="%_nada"' in html
+    assert site.audit("worklist.read")[-1].detail == {"tab": "agency", "case_ids": []}
+
+
 def test_filters_travel_in_the_url_and_keep_across_tabs(site: Site) -> None:
     extreme, low = open_report_case(site), open_report_case(site)
     set_task(site, extreme, risk="extremo", due_in=timedelta(hours=3))
