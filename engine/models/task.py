@@ -17,10 +17,10 @@ class OpenTask(Base):
     __tablename__ = "open_task"
     __table_args__ = (
         UniqueConstraint("instance_id", "task_guid"),
-        # Worklists: count a tab from the index alone; page through it in its order (risk, then deadline).
+        # Worklists: count a tab from the index alone; page through it in its order (deadline, then level).
         Index("ix_open_task_queue", "agency_id", "assignee_id", "visible_from", "due_at"),
-        Index("ix_open_task_agency_order", "agency_id", "risk_rank", "due_at"),
-        Index("ix_open_task_assignee_order", "assignee_id", "risk_rank", "due_at"),
+        Index("ix_open_task_agency_deadline", "agency_id", "due_at", "risk_rank"),
+        Index("ix_open_task_assignee_deadline", "assignee_id", "due_at", "risk_rank"),
         Index("ix_open_task_agency_step", "agency_id", "element_id"),
         Index("ix_open_task_due", "due_at"),
         # The supervisor's board counts a territory's open steps by agency, member and step from this index alone.

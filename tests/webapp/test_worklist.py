@@ -91,7 +91,7 @@ def test_without_tasks_of_my_own_the_page_opens_on_my_agency_with_counts(site: S
         assert references(page) == []
 
 
-def test_rows_come_overdue_first_then_by_risk_then_by_deadline(site: Site) -> None:
+def test_rows_come_overdue_first_then_by_deadline_whatever_the_level(site: Site) -> None:
     names = ("late_low", "extreme_later", "high_soon", "extreme_soon", "hidden")
     cases = {name: open_report_case(site) for name in names}
     set_task(site, cases["late_low"], risk="bajo", due_in=timedelta(hours=-1))
@@ -100,7 +100,7 @@ def test_rows_come_overdue_first_then_by_risk_then_by_deadline(site: Site) -> No
     set_task(site, cases["extreme_soon"], risk="extremo", due_in=timedelta(days=1))
     set_task(site, cases["hidden"], visible_in=timedelta(days=3), due_in=timedelta(days=5))
     html = site.browser("policia").get("/?tab=agency").get_data(as_text=True)
-    expected = [reference(site, cases[n]) for n in ("late_low", "extreme_soon", "extreme_later", "high_soon")]
+    expected = [reference(site, cases[n]) for n in ("late_low", "high_soon", "extreme_soon", "extreme_later")]
     assert references(html) == expected
     assert html.count('<span class="badge overdue">Vencida</span>') == 1
     late_row = html.split(f">{expected[0]}</a>")[1].split("</tr>")[0]
@@ -110,6 +110,36 @@ def test_rows_come_overdue_first_then_by_risk_then_by_deadline(site: Site) -> No
     upcoming = site.browser("policia").get("/?tab=upcoming").get_data(as_text=True)
     assert references(upcoming) == [reference(site, cases["hidden"])]
     assert "Visible desde" in upcoming
+
+
+def test_an_unassessed_step_due_within_the_hour_comes_before_a_reassessment_due_in_two_days(site: Site) -> None:
+    """Issue 13, Seen 1: an urgent police step on an unassessed case no longer sinks under higher levels."""
+    urgent, reassessment, undated = (open_report_case(site) for _ in range(3))
+    set_task(site, urgent, due_in=timedelta(minutes=45))
+    set_task(site, reassessment, risk="extremo", due_in=timedelta(days=2))
+    set_task(site, undated, risk="extremo")
+    with site.app.app_context():
+        db.session.execute(update(OpenTask).where(OpenTask.case_id == undated).values(due_at=None))
+        db.session.commit()
+    html = site.browser("policia").get("/?tab=agency").get_data(as_text=True)
+    assert references(html) == [reference(site, c) for c in (urgent, reassessment, undated)]
+    assert '<p class="order-rule" id="order-rule">Orden: vencidas primero, después por plazo' in html
+    assert '<small class="time-left">vence en 45 min</small>' in html
+    assert '<small class="time-left">vence en 2 días</small>' in html
+
+
+def test_search_matches_the_reference_by_prefix_and_the_step_name_and_is_not_audited_as_text(site: Site) -> None:
+    first, second = open_report_case(site), open_report_case(site)
+    police = site.browser("policia")
+    ref = reference(site, first)
+    assert references(police.get(f"/?tab=agency&q={ref}").get_data(as_text=True)) == [ref]
+    assert references(police.get(f"/?tab=agency&q={ref[:-1]}").get_data(as_text=True)) != []
+    both = references(police.get("/?tab=agency&q=RECOGER la denuncia").get_data(as_text=True))
+    assert sorted(both) == sorted([ref, reference(site, second)])
+    html = police.get("/?tab=agency&q=%25_nada").get_data(as_text=True)
+    assert references(html) == []
+    assert 'value="%_nada"' in html
+    assert site.audit("worklist.read")[-1].detail == {"tab": "agency", "case_ids": []}
 
 
 def test_filters_travel_in_the_url_and_keep_across_tabs(site: Site) -> None:

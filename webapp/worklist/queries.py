@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.levels import current_levels
@@ -19,6 +19,7 @@ TABS = ("mine", "agency", "upcoming")
 DUE_WINDOWS = ("overdue", "today", "week")
 PER_PAGE = 50
 MAX_PER_PAGE = 200
+MAX_QUERY = 100
 
 
 
@@ -30,6 +31,7 @@ class Filters:
     risk: str | None = None
     due: str | None = None
     territory: int | None = None
+    q: str | None = None
 
     @classmethod
     def from_args(cls, args: Any, risk_levels: Sequence[str]) -> Filters:
@@ -39,12 +41,13 @@ class Filters:
             risk=args.get("risk") if args.get("risk") in risk_levels else None,
             due=args.get("due") if args.get("due") in DUE_WINDOWS else None,
             territory=parse_id(args.get("territory")),
+            q=(args.get("q") or "").strip()[:MAX_QUERY] or None,
         )
 
     def as_args(self) -> dict[str, str]:
         """Return the filters as URL arguments (without the empty ones)."""
         values = {"step": self.step, "risk": self.risk, "due": self.due,
-                  "territory": str(self.territory) if self.territory else None}
+                  "territory": str(self.territory) if self.territory else None, "q": self.q}
         return {k: v for k, v in values.items() if v}
 
 
@@ -99,8 +102,9 @@ def _tab_condition(principal: Principal, tab: str, now: datetime) -> ColumnEleme
 
 
 SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
-# The order of a tab is overdue first, then by risk, then by deadline. Each of these segments is read
-# in index order (risk rank, then due date), so a page costs the same with 50 or 50,000 open tasks.
+# The order of a tab (README "Worklist order"): overdue first, then by due time ascending whatever the
+# level (a step due in an hour on an unassessed case comes before a re-assessment of an extreme one due in
+# two days); the level breaks ties between equal deadlines; steps without a deadline come last, by level.
 SEGMENTS = ("overdue", "dated", "undated")
 
 
@@ -119,6 +123,12 @@ def _filter(query: SelectT, filters: Filters, now: datetime, rank: int | None) -
         query = query.where(OpenTask.risk_rank == rank)
     if filters.territory:
         query = query.where(OpenTask.case_id.in_(select(Case.id).where(Case.territory_id == filters.territory)))
+    if filters.q:
+        # The case reference exactly or by prefix; the step name anywhere, ignoring case.
+        query = query.where(or_(
+            OpenTask.case_id.in_(select(Case.id).where(Case.reference.startswith(filters.q, autoescape=True))),
+            func.lower(OpenTask.name).contains(filters.q.lower(), autoescape=True),
+        ))
     if filters.due == "overdue":
         query = query.where(OpenTask.due_at < now)
     elif filters.due == "today":
@@ -132,7 +142,7 @@ def worklist(
     session: Session, principal: Principal, tab: str, filters: Filters, *, page: int = 1,
     per_page: int = PER_PAGE, now: datetime,
 ) -> Page:
-    """Return one page of a tab: overdue first, then by risk, then by due date."""
+    """Return one page of a tab: overdue first, then by due date, level breaking ties; undated last."""
     if principal.agency_id is None:
         return Page([], 0, 1, per_page, {t: 0 for t in TABS})
     per_page = max(1, min(per_page, MAX_PER_PAGE))
@@ -155,7 +165,7 @@ def worklist(
             continue
         ids += session.execute(_filter(
             select(OpenTask.id).where(condition, _segment(name, now))
-            .order_by(OpenTask.risk_rank.desc(), OpenTask.due_at, OpenTask.id)
+            .order_by(OpenTask.due_at, OpenTask.risk_rank.desc(), OpenTask.id)
             .limit(per_page - len(ids)).offset(skip),
             filters, now, rank,
         )).scalars().all()

@@ -15,6 +15,7 @@ from webapp.audit import audit
 from webapp.extensions import db
 from webapp.limits import parse_id
 from webapp.worklist.queries import PER_PAGE, TABS, Filters, step_choices, tab_counts, worklist
+from webapp.worklist.timeleft import time_left
 
 bp = Blueprint("worklist", __name__, template_folder="templates")
 
@@ -43,7 +44,7 @@ def index() -> ResponseReturnValue:
     html = render_template(
         "worklist/index.html", tab=tab, counts=counts, page=page, filters=filters, tab_labels=TAB_LABELS,
         due_labels=DUE_LABELS, risk_levels=tuple(reversed(scale.codes)), steps=step_choices(db.session(), current_user),
-        territories=territories, back=request.full_path.rstrip("?"),
+        territories=territories, back=request.full_path.rstrip("?"), time_left=time_left, now=now,
     )
     audit(db.session(), "worklist.read", detail={"tab": tab, "case_ids": sorted({row.case_id for row in page.rows})})
     return html
